@@ -1,0 +1,103 @@
+"""The `outbound-panel` command: wires settings, the backend (Twilio or the embedded simulator) and the app."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from typing import AsyncIterator, Sequence
+
+from pydantic import SecretStr
+
+from core.settings import Settings, SettingsError, load_settings
+from sim import seed
+from sim.server import Simulator, serve_forever
+from sim.world import SimConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="outbound-panel",
+        description="Outbound SMS/WhatsApp for Twilio Flex agents. With no Twilio credentials "
+        "configured it runs on an embedded Twilio simulator.",
+    )
+    parser.add_argument("--agent", metavar="NAME", help="the agent (worker friendly name) to log in as")
+    commands = parser.add_subparsers(dest="command")
+    simulator = commands.add_parser("sim", help="run the Twilio simulator alone, for several terminals")
+    simulator.add_argument("--port", type=int, default=8411, help="port on 127.0.0.1 (default 8411)")
+    simulator.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    return parser
+
+
+def _sim_config(settings: Settings) -> SimConfig:
+    return SimConfig(
+        customer_reply_delay=settings.sim.customer_reply_delay,
+        delivery_delay=settings.sim.delivery_delay,
+    )
+
+
+@contextlib.asynccontextmanager
+async def backend(settings: Settings) -> AsyncIterator[Settings]:
+    """Real Twilio when credentials are configured; otherwise an embedded simulator on 127.0.0.1."""
+    if settings.twilio.has_credentials:
+        yield settings
+        return
+    async with Simulator(_sim_config(settings), port=settings.sim.port) as simulator:
+        twilio = settings.twilio.model_copy(
+            update={
+                "account_sid": seed.ACCOUNT_SID,
+                "auth_token": SecretStr(seed.DEMO_AUTH_TOKEN),
+                "base_url": simulator.base_url,
+            }
+        )
+        yield settings.model_copy(update={"twilio": twilio})
+
+
+async def _run_app(settings: Settings) -> None:
+    from tui.app import OutboundPanelApp  # textual is imported only when the app runs
+
+    async with backend(settings) as connected:
+        await OutboundPanelApp(connected).run_async()
+
+
+def _run_sim(args: argparse.Namespace, settings: Settings) -> None:
+    config = _sim_config(settings)
+    config.latency = args.latency
+    twilio = settings.twilio
+    if twilio.has_credentials:
+        config.account_sid = str(twilio.account_sid)
+        username, password = twilio.credentials()
+        config.credentials = [(username, password.get_secret_value())]
+        how = "with the credentials in your environment"
+    else:
+        how = f"TWILIO_ACCOUNT_SID={seed.ACCOUNT_SID} TWILIO_AUTH_TOKEN={seed.DEMO_AUTH_TOKEN}"
+
+    def announce(base_url: str) -> None:
+        print(f"Twilio simulator on {base_url}")
+        print(f"Connect agents with: TWILIO_BASE_URL={base_url} {how} outbound-panel --agent NAME", flush=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(config, args.port, announce))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"outbound-panel: {error}", file=sys.stderr)
+        return 2
+    if args.agent:
+        settings = settings.model_copy(
+            update={"agent": settings.agent.model_copy(update={"identity": args.agent, "worker_sid": None})}
+        )
+    if args.command == "sim":
+        _run_sim(args, settings)
+    else:
+        asyncio.run(_run_app(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
