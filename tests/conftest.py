@@ -9,8 +9,10 @@ from twilio.rest import Client
 
 from core.gateway import RewritingHttpClient
 from sim import seed
+from sim.knobs import LoggedRequest
 from sim.server import Simulator
 from sim.world import SimConfig
+from tests.contract import Exchange, specs_dir, validate
 
 
 @pytest.fixture
@@ -19,10 +21,34 @@ def sim_config() -> SimConfig:
     return SimConfig(manual_clock=True, random_seed=1234, customer_reply_delay=2.0, delivery_delay=0.5)
 
 
+def _exchange(entry: LoggedRequest) -> Exchange:
+    return Exchange(
+        method=entry.method,
+        host=entry.host,
+        path=entry.path,
+        query=entry.query,
+        request_headers=entry.headers,
+        form=entry.form,
+        status=entry.status or 0,
+        response_headers=entry.response_headers,
+        response_body=entry.response_body,
+    )
+
+
+def contract_violations(simulator: Simulator) -> list[str]:
+    """Every answered request of this simulator, checked against Twilio's OpenAPI specs."""
+    answered = [e for e in simulator.world.log if e.status is not None and not e.path.startswith("/_sim/")]
+    return [f"{e.method} {e.path}: {v}" for e in answered for v in validate(_exchange(e))]
+
+
 @pytest.fixture
 async def sim(sim_config: SimConfig) -> AsyncIterator[Simulator]:
+    """A simulator whose every exchange in the test is validated against Twilio's specs afterwards."""
     async with Simulator(sim_config) as simulator:
         yield simulator
+    if specs_dir() is not None:
+        violations = contract_violations(simulator)
+        assert not violations, "contract violations:\n" + "\n".join(violations)
 
 
 @pytest.fixture

@@ -1,0 +1,62 @@
+"""The simulator's own control endpoints under /_sim/ (same Basic auth): latency, faults, request log, clock."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+
+from aiohttp import web
+
+from sim.knobs import Fault
+from sim.wire import bad_request
+from sim.world import world_of
+
+_FAULT_FIELDS = {f.name for f in fields(Fault)}
+
+
+async def get_requests(request: web.Request) -> web.Response:
+    log = world_of(request).log
+    return web.json_response(
+        {
+            "requests": [
+                {"method": r.method, "path": r.path, "status": r.status,
+                 "duration": round(r.duration, 4), "fault": r.fault}
+                for r in log
+            ]
+        }
+    )
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    body = await request.json()
+    unknown = set(body) - _FAULT_FIELDS
+    if unknown or "path" not in body:
+        raise bad_request(f"A fault needs 'path' and only these keys: {sorted(_FAULT_FIELDS)}")
+    fault = world_of(request).faults.add(Fault(**body))
+    return web.json_response(asdict(fault), status=201)
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    world_of(request).faults.clear()
+    return web.Response(status=204)
+
+
+async def set_latency(request: web.Request) -> web.Response:
+    seconds = float((await request.json())["seconds"])
+    world_of(request).config.latency = max(seconds, 0.0)
+    return web.json_response({"seconds": world_of(request).config.latency})
+
+
+async def advance_clock(request: web.Request) -> web.Response:
+    world = world_of(request)
+    if not world.clock.manual:
+        raise bad_request("The simulator runs on real time; start it with a manual clock to advance it")
+    ran = world.clock.advance(float((await request.json())["seconds"]))
+    return web.json_response({"ran": ran, "now": world.now()})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/_sim/requests", get_requests)
+    app.router.add_post("/_sim/faults", add_fault)
+    app.router.add_delete("/_sim/faults", clear_faults)
+    app.router.add_post("/_sim/latency", set_latency)
+    app.router.add_post("/_sim/clock/advance", advance_clock)

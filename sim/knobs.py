@@ -1,0 +1,91 @@
+"""Test knobs: latency, fault injection per endpoint, and the request log."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+FaultKind = Literal["status", "reset", "timeout", "drop"]
+
+
+@dataclass
+class Fault:
+    """What to do to the next matching requests.
+
+    kind: "status" answers `status`/`code` without doing anything; "reset" closes the connection
+    before doing anything; "timeout" holds the request for `hang` seconds and then does it (the
+    client has given up by then); "drop" does the request, then closes the connection without an
+    answer (commit then drop the response).
+    """
+
+    path: str  # regular expression, matched against the whole path
+    kind: FaultKind = "status"
+    method: str | None = None  # None = any method
+    status: int = 500
+    code: int | None = None  # Twilio error code; defaults to the HTTP status
+    message: str = "Simulated failure"
+    retry_after: int | None = None  # seconds, sent as Retry-After
+    hang: float = 30.0
+    times: int | None = 1  # None = every matching request until cleared
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return re.fullmatch(self.path, path) is not None
+
+
+@dataclass
+class Faults:
+    rules: list[Fault] = field(default_factory=list)
+
+    def add(self, fault: Fault) -> Fault:
+        self.rules.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        self.rules.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first rule matching this request, counting one use of it."""
+        for rule in self.rules:
+            if rule.matches(method, path):
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self.rules.remove(rule)
+                return rule
+        return None
+
+
+@dataclass
+class LoggedRequest:
+    """One request as the simulator saw it, and what it answered (status None = no answer)."""
+
+    method: str
+    host: str  # the public product host the request was meant for
+    path: str
+    query: list[tuple[str, str]]
+    form: list[tuple[str, str]]
+    headers: dict[str, str]
+    started: float  # monotonic seconds
+    duration: float = 0.0
+    status: int | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str = ""
+    fault: FaultKind | None = None
+
+    def param(self, name: str) -> str | None:
+        for key, value in (*self.form, *self.query):
+            if key == name:
+                return value
+        return None
+
+
+class RequestLog(list[LoggedRequest]):
+    def matching(self, method: str | None = None, path: str | None = None) -> list[LoggedRequest]:
+        return [
+            r
+            for r in self
+            if (method is None or r.method == method) and (path is None or re.fullmatch(path, r.path))
+        ]

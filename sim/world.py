@@ -1,0 +1,63 @@
+"""The simulated Twilio account: configuration, clock, knobs and every product's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from sim import seed
+from sim.clock import Clock
+from sim.knobs import Faults, RequestLog
+from sim.wire import SidFactory
+
+
+@dataclass
+class SimConfig:
+    account_sid: str = seed.ACCOUNT_SID
+    # (username, password) pairs accepted by Basic auth: account SID + auth token, or API key + secret.
+    credentials: list[tuple[str, str]] = field(
+        default_factory=lambda: [(seed.ACCOUNT_SID, seed.DEMO_AUTH_TOKEN)]
+    )
+    customer_reply_delay: float = 3.0  # seconds from delivery to the customer's reply
+    delivery_delay: float = 0.5  # seconds between queued → sent → delivered → read
+    reservation_timeout: float = 120.0  # seconds a pending reservation waits before timing out
+    latency: float = 0.0  # seconds added to every request
+    random_seed: int | None = None  # fixes SIDs for reproducible runs
+    manual_clock: bool = False  # tests move time with World.clock.advance()
+    clock_start: float | None = None  # epoch seconds the world starts at (default: now)
+
+
+class World:
+    """Everything the simulator knows. Product modules keep their state on their own domain object."""
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        # Imported here: the domains import World for typing, and each reads the others through it.
+        from sim.content import ContentDomain
+        from sim.conversations import ConversationsDomain
+        from sim.customers import Customers
+        from sim.flex import FlexDomain
+        from sim.studio import Studio
+        from sim.taskrouter import TaskRouterDomain
+
+        self.config = config or SimConfig()
+        self.clock = Clock(manual=self.config.manual_clock, start=self.config.clock_start)
+        self.sid = SidFactory(self.config.random_seed)
+        self.faults = Faults()
+        self.log = RequestLog()
+        self.content = ContentDomain(self)
+        self.taskrouter = TaskRouterDomain(self)
+        self.conversations = ConversationsDomain(self)
+        self.customers = Customers(self)
+        self.flex = FlexDomain(self)
+        self.studio = Studio(self)
+
+    def now(self) -> float:
+        return self.clock.now()
+
+
+WORLD = web.AppKey("world", World)
+
+
+def world_of(request: web.Request) -> World:
+    return request.app[WORLD]

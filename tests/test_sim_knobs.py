@@ -1,0 +1,110 @@
+"""The simulator's knobs: Basic auth, latency, fault injection per endpoint, the request log, /_sim/ admin."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import aiohttp
+import pytest
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from core.gateway import RewritingHttpClient
+from sim import seed
+from sim.server import Simulator
+
+CONVERSATIONS = r"/v1/Conversations"
+
+
+def _count(sim: Simulator) -> int:
+    return len(sim.world.conversations.conversations)
+
+
+async def test_wrong_credentials_get_20003(sim: Simulator) -> None:
+    http = RewritingHttpClient(sim.base_url)
+    try:
+        with pytest.raises(TwilioRestException) as caught:
+            await Client(seed.ACCOUNT_SID, "not-the-token", http_client=http).conversations.v1.conversations.create_async()
+    finally:
+        await http.close()
+    assert (caught.value.status, caught.value.code) == (401, 20003)
+    assert _count(sim) == 0
+
+
+async def test_status_fault_answers_once_then_the_endpoint_works(sim: Simulator, client: Client) -> None:
+    sim.fault(CONVERSATIONS, method="POST", status=503, code=20503, message="Service unavailable")
+    with pytest.raises(TwilioRestException) as caught:
+        await client.conversations.v1.conversations.create_async()
+    assert (caught.value.status, caught.value.code) == (503, 20503)
+    assert _count(sim) == 0
+    await client.conversations.v1.conversations.create_async()
+    assert _count(sim) == 1
+
+
+async def test_429_fault_carries_retry_after(sim: Simulator, client: Client) -> None:
+    sim.fault(CONVERSATIONS, status=429, code=20429, retry_after=2)
+    with pytest.raises(TwilioRestException) as caught:
+        await client.conversations.v1.conversations.create_async()
+    assert (caught.value.status, caught.value.code) == (429, 20429)
+    assert sim.world.log[-1].response_headers["Retry-After"] == "2"
+
+
+async def test_reset_fault_closes_the_connection_before_doing_anything(sim: Simulator, client: Client) -> None:
+    sim.fault(CONVERSATIONS, method="POST", kind="reset")
+    with pytest.raises(aiohttp.ClientError):
+        await client.conversations.v1.conversations.create_async()
+    assert _count(sim) == 0
+    assert sim.world.log[-1].fault == "reset"
+
+
+async def test_drop_fault_commits_then_drops_the_response(sim: Simulator, client: Client) -> None:
+    sim.fault(CONVERSATIONS, method="POST", kind="drop")
+    with pytest.raises(aiohttp.ClientError):
+        await client.conversations.v1.conversations.create_async(friendly_name="committed")
+    assert _count(sim) == 1  # the customer-facing effect happened although the client saw no answer
+
+
+async def test_timeout_fault_holds_the_request_past_the_client_deadline(sim: Simulator) -> None:
+    sim.fault(CONVERSATIONS, method="POST", kind="timeout", hang=0.3)
+    http = RewritingHttpClient(sim.base_url, timeout=0.05)
+    impatient = Client(seed.ACCOUNT_SID, seed.DEMO_AUTH_TOKEN, http_client=http)
+    try:
+        with pytest.raises(asyncio.TimeoutError):
+            await impatient.conversations.v1.conversations.create_async()
+        assert _count(sim) == 0
+        await asyncio.sleep(0.4)  # real time: the hang is the server's, not the simulated clock's
+        assert _count(sim) == 1  # done late, after the client gave up
+    finally:
+        await http.close()
+
+
+async def test_latency_is_added_to_every_request(sim: Simulator, client: Client) -> None:
+    sim.world.config.latency = 0.05
+    await client.conversations.v1.conversations.list_async()
+    assert sim.world.log[-1].duration >= 0.05
+
+
+async def test_request_log_records_method_path_params_and_status(sim: Simulator, client: Client) -> None:
+    await client.conversations.v1.conversations.create_async(friendly_name="Logged")
+    entry = sim.world.log[-1]
+    assert (entry.method, entry.path, entry.status) == ("POST", "/v1/Conversations", 201)
+    assert entry.param("FriendlyName") == "Logged"
+    assert entry.host == "conversations.twilio.com"
+
+
+async def test_admin_endpoints_set_faults_and_read_the_log(sim: Simulator, client: Client) -> None:
+    token = base64.b64encode(f"{seed.ACCOUNT_SID}:{seed.DEMO_AUTH_TOKEN}".encode()).decode()
+    headers = {"Authorization": f"Basic {token}"}
+    async with aiohttp.ClientSession(sim.base_url, headers=headers) as admin:
+        async with admin.post("/_sim/faults", json={"path": CONVERSATIONS, "status": 500, "times": 1}) as r:
+            assert r.status == 201
+        with pytest.raises(TwilioRestException):
+            await client.conversations.v1.conversations.create_async()
+        async with admin.get("/_sim/requests") as r:
+            logged = (await r.json())["requests"]
+        assert [(x["method"], x["path"], x["status"]) for x in logged][-2] == ("POST", "/v1/Conversations", 500)
+        async with admin.post("/_sim/faults", json={"bogus": 1}) as r:
+            assert r.status == 400
+        async with aiohttp.ClientSession(sim.base_url) as anonymous, anonymous.get("/_sim/requests") as r:
+            assert r.status == 401
