@@ -34,20 +34,21 @@ async def _status_text(app: OutboundPanelApp) -> str:
 
 
 async def test_app_shows_the_agent_and_activity_from_the_simulator(sim: Simulator, settings: Settings) -> None:
-    text = await _status_text(OutboundPanelApp(_connected(settings, sim.base_url)))
+    text = await _status_text(OutboundPanelApp(_connected(settings, sim.base_url), sim.base_url))
     assert "Alice Johnson (alice@example.com) — Available" in text
     assert sim.base_url in text
 
 
 async def test_wrong_credentials_are_shown_not_raised(sim: Simulator, settings: Settings) -> None:
-    text = await _status_text(OutboundPanelApp(_connected(settings, sim.base_url, token="wrong-token")))
+    text = await _status_text(OutboundPanelApp(_connected(settings, sim.base_url, token="wrong-token"), sim.base_url))
     assert "Could not reach it" in text
     assert "wrong-token" not in text
 
 
 async def test_no_credentials_starts_the_embedded_simulator(settings: Settings) -> None:
     assert not settings.twilio.has_credentials
-    async with backend(settings) as connected:
+    async with backend(settings) as (connected, label):
         assert connected.twilio.base_url is not None and connected.twilio.base_url.startswith("http://127.0.0.1:")
-        text = await _status_text(OutboundPanelApp(connected))
+        text = await _status_text(OutboundPanelApp(connected, label))
     assert "Alice Johnson" in text
+    assert "embedded Twilio simulator (http://127.0.0.1:" in text

@@ -16,9 +16,10 @@ class OutboundPanelApp(App[None]):
     TITLE = "outbound-panel"
     BINDINGS = [Binding("q", "quit", "Quit", id="quit")]
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, backend_label: str) -> None:
         super().__init__()
         self.settings = settings
+        self.backend_label = backend_label
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
@@ -30,7 +31,7 @@ class OutboundPanelApp(App[None]):
 
     async def _connect(self) -> None:
         status = self.query_one("#status", Static)
-        where = self.settings.twilio.base_url or "Twilio"
+        where = self.backend_label
         try:
             async with open_client(self.settings) as client:
                 agent = await fetch_agent(client, self.settings)

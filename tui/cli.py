@@ -38,10 +38,13 @@ def _sim_config(settings: Settings) -> SimConfig:
 
 
 @contextlib.asynccontextmanager
-async def backend(settings: Settings) -> AsyncIterator[Settings]:
-    """Real Twilio when credentials are configured; otherwise an embedded simulator on 127.0.0.1."""
+async def backend(settings: Settings) -> AsyncIterator[tuple[Settings, str]]:
+    """Real Twilio when credentials are configured; otherwise an embedded simulator on 127.0.0.1.
+
+    Yields the settings to connect with and a label saying where they lead.
+    """
     if settings.twilio.has_credentials:
-        yield settings
+        yield settings, settings.twilio.base_url or "Twilio"
         return
     async with Simulator(_sim_config(settings), port=settings.sim.port) as simulator:
         twilio = settings.twilio.model_copy(
@@ -51,14 +54,14 @@ async def backend(settings: Settings) -> AsyncIterator[Settings]:
                 "base_url": simulator.base_url,
             }
         )
-        yield settings.model_copy(update={"twilio": twilio})
+        yield settings.model_copy(update={"twilio": twilio}), f"embedded Twilio simulator ({simulator.base_url})"
 
 
 async def _run_app(settings: Settings) -> None:
     from tui.app import OutboundPanelApp  # textual is imported only when the app runs
 
-    async with backend(settings) as connected:
-        await OutboundPanelApp(connected).run_async()
+    async with backend(settings) as (connected, label):
+        await OutboundPanelApp(connected, label).run_async()
 
 
 def _run_sim(args: argparse.Namespace, settings: Settings) -> None:
