@@ -66,7 +66,9 @@ def _tokens(text: str) -> list[_Token]:
         match = _TOKEN.match(text, position)
         if match is None:
             offset = len(text) - len(text[position:].lstrip())
-            raise ExpressionError(f"Invalid expression {text!r}: unexpected character {text[offset]!r} at position {offset}")
+            raise ExpressionError(
+                f"Invalid expression {text!r}: unexpected character {text[offset]!r} at position {offset}"
+            )
         start = match.start(match.lastgroup or 0)
         if match.group("string") is not None:
             raw = match.group("string")

@@ -17,6 +17,7 @@ from sim.wire import TwilioError, absolute, bad_request, json_param, not_found, 
 from sim.world import world_of
 
 if TYPE_CHECKING:
+    from sim.conversations import Participant
     from sim.taskrouter import Reservation, Task
     from sim.world import World
 
@@ -115,13 +116,17 @@ class FlexDomain:
         properties = self._routing_properties(routing)
         conversation_sid, customer = self._conversation(kind, channel)
         interaction_sid = self.world.sid("KD")
-        interaction_channel = InteractionChannel(self.world.sid("UO"), interaction_sid, kind, conversation_sid, initiated_by)
+        interaction_channel = InteractionChannel(
+            self.world.sid("UO"), interaction_sid, kind, conversation_sid, initiated_by
+        )
         interaction_channel.participants.append(ChannelParticipant(
             self.world.sid("UT"), interaction_sid, interaction_channel.sid, "customer", None,
             customer.sid if customer is not None else None,
         ))
         invite = self._invite(interaction_channel, properties, customer.address if customer is not None else None)
-        interaction = Interaction(interaction_sid, interaction_channel, invite.routing, interaction_context_sid, webhook_ttid)
+        interaction = Interaction(
+            interaction_sid, interaction_channel, invite.routing, interaction_context_sid, webhook_ttid
+        )
         self.interactions[interaction.sid] = interaction
         self.channels[interaction_channel.sid] = interaction_channel
         self.world.taskrouter.dispatch()
@@ -168,7 +173,7 @@ class FlexDomain:
         return {**properties, "workflow_sid": workflow_sid, "task_channel": channel.unique_name,
                 "attributes": attributes, "priority": priority, "timeout": timeout}
 
-    def _conversation(self, kind: str, channel: dict[str, Any]) -> tuple[str, Any]:
+    def _conversation(self, kind: str, channel: dict[str, Any]) -> tuple[str, Participant | None]:
         """The conversation the interaction is about (attached or created here) and its customer participant."""
         properties = channel.get("properties") or {}
         conversations = self.world.conversations
@@ -181,7 +186,7 @@ class FlexDomain:
         if not all(isinstance(p, dict) and p.get("address") and p.get("proxy_address") for p in participants):
             raise bad_request("Each participant needs an address and a proxy_address", code=45367)
         conversation = conversations.create_conversation()
-        customer = None
+        customer: Participant | None = None
         for participant in participants:
             address, proxy = (_channel_address(kind, participant[k]) for k in ("address", "proxy_address"))
             try:
@@ -294,6 +299,13 @@ class FlexDomain:
         task = self.world.taskrouter.tasks.get(participant.routing_properties["task_sid"])
         if task is not None:
             self._finish(task, "wrapping" if status == "wrapup" else "completed", "Agent left the interaction")
+        if status == "closed" and participant.conversation_participant_sid is not None:
+            try:  # the agent leaves the conversation too
+                self.world.conversations.remove_participant(self.channels[participant.channel_sid].conversation_sid,
+                                                            participant.conversation_participant_sid)
+            except TwilioError:
+                pass  # already gone
+            participant.conversation_participant_sid = None
         participant.status = status
 
     def _finish(self, task: Task, target: str, reason: str) -> None:
@@ -362,7 +374,8 @@ def _invite_json(invite: Invite) -> dict[str, Any]:
         "interaction_sid": invite.interaction_sid,
         "channel_sid": invite.channel_sid,
         "routing": invite.routing,
-        "url": absolute(f"/v1/Interactions/{invite.interaction_sid}/Channels/{invite.channel_sid}/Invites/{invite.sid}"),
+        "url": absolute(f"/v1/Interactions/{invite.interaction_sid}/Channels/{invite.channel_sid}"
+                        f"/Invites/{invite.sid}"),
     }
 
 

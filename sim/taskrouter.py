@@ -205,37 +205,33 @@ class TaskRouterDomain:
 
     # ------------------------------------------------------------------ lookups
 
-    def _missing(self, collection: str, sid: str) -> TwilioError:
-        return TwilioError(404, 20404, f"The requested resource /Workspaces/{self.workspace_sid}/{collection}/{sid} was not found")
+    def missing(self, collection: str, sid: str) -> TwilioError:
+        path = f"/v1/Workspaces/{self.workspace_sid}/{collection}/{sid}"
+        return TwilioError(404, 20404, f"The requested resource {path} was not found")
 
     def activity(self, sid: str) -> Activity:
         if sid not in self.activities:
-            raise self._missing("Activities", sid)
+            raise self.missing("Activities", sid)
         return self.activities[sid]
 
     def worker(self, sid: str) -> Worker:
         if sid not in self.workers:
-            raise self._missing("Workers", sid)
+            raise self.missing("Workers", sid)
         return self.workers[sid]
 
     def task(self, sid: str) -> Task:
         if sid not in self.tasks:
-            raise self._missing("Tasks", sid)
+            raise self.missing("Tasks", sid)
         return self.tasks[sid]
-
-    def reservation(self, sid: str) -> Reservation:
-        if sid not in self.reservations:
-            raise self._missing("Reservations", sid)
-        return self.reservations[sid]
 
     def queue(self, sid: str) -> TaskQueue:
         if sid not in self.queues:
-            raise self._missing("TaskQueues", sid)
+            raise self.missing("TaskQueues", sid)
         return self.queues[sid]
 
     def workflow(self, sid: str) -> Workflow:
         if sid not in self.workflows:
-            raise self._missing("Workflows", sid)
+            raise self.missing("Workflows", sid)
         return self.workflows[sid]
 
     def channel(self, sid_or_name: str) -> TaskChannel:
@@ -342,7 +338,7 @@ class TaskRouterDomain:
             return
         given = if_match.strip().removeprefix("W/").strip('"')
         if given not in ("*", etag):
-            raise TwilioError(412, 20412, f"Precondition failed: If-Match '{if_match}' does not match the current ETag '{etag}'")
+            raise TwilioError(412, 20412, f"Precondition failed: If-Match {if_match!r} is not the ETag {etag!r}")
 
     @staticmethod
     def _check_task_transition(task: Task, status: str, reason: str | None) -> None:
@@ -433,7 +429,8 @@ class TaskRouterDomain:
         if status not in allowed:
             raise bad_request(f"ReservationStatus must be one of {', '.join(allowed)}", code=20001)
         if reservation.status not in allowed[status]:
-            raise bad_request(f"Reservation {reservation.sid} is {reservation.status} and cannot be {status}", code=20001)
+            message = f"Reservation {reservation.sid} is {reservation.status}, it cannot be {status}"
+            raise bad_request(message, code=20001)
         task = reservation.task
         if status == "accepted":
             self._set_reservation_status(reservation, "accepted")
@@ -500,7 +497,9 @@ class TaskRouterDomain:
     def _place(self, task: Task) -> tuple[TaskQueue | None, list[str] | None]:
         """The queue the workflow puts the task in, and the only workers it may go to (None = the queue's)."""
         if task.routing_target is not None:
-            target: tuple[TaskQueue | None, list[str] | None] = (task.queue or self._default_queue(task), [task.routing_target])
+            target: tuple[TaskQueue | None, list[str] | None] = (
+                task.queue or self._default_queue(task), [task.routing_target]
+            )
         else:
             target = self._evaluate_workflow(task)
         queue = target[0]
@@ -530,7 +529,8 @@ class TaskRouterDomain:
                         return queue, [sid]
                     continue  # no such worker: the target cannot take the task
                 if "known_worker_friendly_name" in target:
-                    named = self.worker_named(str(_task_reference(target["known_worker_friendly_name"], task.attributes)))
+                    name = _task_reference(target["known_worker_friendly_name"], task.attributes)
+                    named = self.worker_named(str(name))
                     if named is not None:
                         return queue, [named.sid]
                     continue
@@ -542,7 +542,8 @@ class TaskRouterDomain:
         if queue is None:
             return
         pool: Iterable[Worker] = [self.workers[s] for s in only] if only is not None else self.queue_members(queue)
-        candidates = [w for w in pool if w.available and w.sid not in task.rejected_by and self._has_capacity(w, task.channel)]
+        candidates = [w for w in pool
+                      if w.available and w.sid not in task.rejected_by and self._has_capacity(w, task.channel)]
         if not candidates:
             return
         worker = min(candidates, key=lambda w: (w.last_routed if w.last_routed is not None else float("-inf"), w.order))

@@ -350,7 +350,7 @@ async def fetch_channel(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     channel = next((c for c in domain.channels.values() if sid in (c.sid, c.unique_name)), None)
     if channel is None:
-        raise domain._missing("TaskChannels", sid)
+        raise domain.missing("TaskChannels", sid)
     return respond(channel_json(domain, channel, _account(request)))
 
 
@@ -497,7 +497,7 @@ def _reservation(request: web.Request, domain: TaskRouterDomain) -> tuple[Reserv
     sid = request.match_info["sid"]
     reservation = next((r for r in reservations if r.sid == sid), None)
     if reservation is None:
-        raise domain._missing("Reservations", sid)
+        raise domain.missing("Reservations", sid)
     return reservation, via_worker
 
 

@@ -112,7 +112,8 @@ async def test_open_chat_on_an_existing_conversation(sim: Simulator, client: Cli
     task = task_of(interaction)
     assert interaction.routing["reservation"] is None
     assert task["sid"].startswith("WT") and task["assignment_status"] == "pending"  # as created, before routing
-    assert (task["routing_target"], task["queue_sid"], task["workflow_sid"]) == (CAROL.sid, seed.QUEUE_SID, seed.WORKFLOW_SID)
+    assert (task["routing_target"], task["queue_sid"], task["workflow_sid"]) == (
+        CAROL.sid, seed.QUEUE_SID, seed.WORKFLOW_SID)
     assert isinstance(task["date_created"], int) and task["date_created"] == int(sim.world.now())
     assert task["task_channel_unique_name"] == "chat"
     attributes = attributes_of(interaction)
@@ -120,7 +121,8 @@ async def test_open_chat_on_an_existing_conversation(sim: Simulator, client: Cli
     assert attributes["flexInteractionSid"] == interaction.sid
     assert attributes["flexInteractionChannelSid"] == interaction.channel["sid"]
     assert attributes["flexChannelInviteSid"].startswith("KG")
-    assert (attributes["channelType"], attributes["initiatedBy"], attributes["direction"]) == ("sms", "agent", "outbound")
+    assert (attributes["channelType"], attributes["initiatedBy"], attributes["direction"]) == (
+        "sms", "agent", "outbound")
     assert (attributes["customerName"], attributes["customerAddress"], attributes["from_"]) == ("Customer", JANE, JANE)
     assert attributes["conversations"] == {
         "conversation_id": interaction.sid, "initiated_by": "agent",
@@ -160,11 +162,12 @@ async def test_interaction_with_participants_creates_the_conversation(sim: Simul
 async def test_a_taken_binding_fails_with_a_flex_error_naming_the_conversation(sim: Simulator, client: Client) -> None:
     existing = conversation_with(sim)
     error = await rest_error(client.flex_api.v1.interaction.create_async(
-        channel={"type": "sms", "initiated_by": "agent", "participants": [{"address": JANE, "proxy_address": SMS_SENDER}]},
+        channel={"type": "sms", "initiated_by": "agent",
+                 "participants": [{"address": JANE, "proxy_address": SMS_SENDER}]},
         routing=routing(ALICE),
     ))
     assert (error.status, error.code) == (409, 45361)
-    assert f"A binding for this participant and proxy address already exists in Conversation {existing.sid}" in error.msg
+    assert f"binding for this participant and proxy address already exists in Conversation {existing.sid}" in error.msg
     assert sim.world.conversations.active_conversation_for(JANE, SMS_SENDER) is existing
     assert [c.sid for c in sim.world.conversations.conversations.values() if c.state != "closed"] == [existing.sid]
     assert sim.world.taskrouter.tasks == {}
@@ -208,7 +211,8 @@ async def test_channels_list_and_fetch(sim: Simulator, client: Client) -> None:
     assert channel.links["invites"] == f"{channel.url}/Invites"
     missing = await rest_error(client.flex_api.v1.interaction(seed.fixed_sid("KD", 9)).fetch_async())
     assert (missing.status, missing.code) == (404, 20404)
-    missing = await rest_error(client.flex_api.v1.interaction(interaction.sid).channels(seed.fixed_sid("UO", 9)).fetch_async())
+    other_channel = client.flex_api.v1.interaction(interaction.sid).channels(seed.fixed_sid("UO", 9))
+    missing = await rest_error(other_channel.fetch_async())
     assert missing.code == 20404
 
 
@@ -285,7 +289,8 @@ async def test_invites_create_further_tasks_on_the_channel(sim: Simulator, clien
 
 
 async def test_agent_participant_wrapup_then_closed(sim: Simulator, client: Client) -> None:
-    interaction = await open_chat(client, conversation_with(sim).sid)
+    conversation = conversation_with(sim)
+    interaction = await open_chat(client, conversation.sid)
     task_sid = task_of(interaction)["sid"]
     await accept(client, task_sid)
     channel = client.flex_api.v1.interaction(interaction.sid).channels(interaction.channel["sid"])
@@ -294,8 +299,10 @@ async def test_agent_participant_wrapup_then_closed(sim: Simulator, client: Clie
     assert error.status == 400
     await channel.participants(agent.sid).update_async(status="wrapup")
     assert await task_status(client, task_sid) == "wrapping"
+    assert "alice_40example_2Ecom" in [p.identity for p in conversation.participants.values()]
     await channel.participants(agent.sid).update_async(status="closed")
     assert await task_status(client, task_sid) == "completed"
+    assert [p.identity for p in conversation.participants.values()] == [None]  # the agent left the conversation
 
 
 # ---------------------------------------------------------------------- Studio "Send to Flex"
@@ -358,5 +365,6 @@ async def test_a_live_task_stops_studio_from_creating_another(sim: Simulator, cl
     conversation = studio_conversation(sim)
     interaction = await open_chat(client, conversation.sid)
     sim.world.customers.say(conversation.sid, "Hi")
-    assert [t.sid for t in sim.world.taskrouter.tasks_for_conversation(conversation.sid)] == [task_of(interaction)["sid"]]
+    tasks = sim.world.taskrouter.tasks_for_conversation(conversation.sid)
+    assert [t.sid for t in tasks] == [task_of(interaction)["sid"]]
     assert len(conversation.webhooks) == 1  # Studio did not run, so it did not hand over either

@@ -22,6 +22,7 @@ from sim.server import Simulator
 WS = seed.WORKSPACE_SID
 ALICE, BOB, CAROL, DAVE = seed.WORKERS
 OFFLINE, AVAILABLE, UNAVAILABLE, BREAK = seed.ACTIVITIES
+TASKROUTER = f"https://taskrouter.twilio.com/v1/Workspaces/{WS}"
 KNOWN = "KnownAgentRoutingFlag"
 KNOWN_SID = "KnownAgentWorkerSid"
 
@@ -113,7 +114,8 @@ async def test_workers_list_with_each_filter(sim: Simulator, client: Client) -> 
     assert [w.sid for w in await workers.list_async(activity_sid=OFFLINE.sid)] == [DAVE.sid]
     assert [w.sid for w in await workers.list_async(available="true")] == [ALICE.sid, BOB.sid, CAROL.sid]
     assert [w.sid for w in await workers.list_async(available="false")] == [DAVE.sid]
-    matching = await workers.list_async(target_workers_expression='email CONTAINS "bob" OR full_name == "Dave O\'Brien"')
+    expression = 'email CONTAINS "bob" OR full_name == "Dave O\'Brien"'
+    matching = await workers.list_async(target_workers_expression=expression)
     assert [w.sid for w in matching] == [BOB.sid, DAVE.sid]
     assert [w.sid for w in await workers.list_async(task_queue_sid=seed.QUEUE_SID)] == [w.sid for w in seed.WORKERS]
     status, body = await list_error(workers.list_async(target_workers_expression="email ==="))
@@ -325,7 +327,7 @@ async def test_a_worker_holds_up_to_three_chats_and_one_sms(sim: Simulator, clie
 async def test_accept_assigns_the_task(sim: Simulator, client: Client) -> None:
     task = await new_task(client)
     reservation = await pending_reservation(client, task.sid)
-    assert reservation.url == f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/Tasks/{task.sid}/Reservations/{reservation.sid}"
+    assert reservation.url == f"{TASKROUTER}/Tasks/{task.sid}/Reservations/{reservation.sid}"
     assert (reservation.worker_name, reservation.task_sid) == (ALICE.friendly_name, task.sid)
     accepted = await workspace(client).tasks(task.sid).reservations(reservation.sid).update_async(
         reservation_status="accepted"
@@ -334,7 +336,7 @@ async def test_accept_assigns_the_task(sim: Simulator, client: Client) -> None:
     assert await status_of(client, task.sid) == "assigned"
     mine = await workspace(client).workers(ALICE.sid).reservations.list_async(reservation_status="accepted")
     assert [r.sid for r in mine] == [reservation.sid]
-    assert mine[0].url == f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/Workers/{ALICE.sid}/Reservations/{reservation.sid}"
+    assert mine[0].url == f"{TASKROUTER}/Workers/{ALICE.sid}/Reservations/{reservation.sid}"
     again = await rest_error(workspace(client).tasks(task.sid).reservations(reservation.sid).update_async(
         reservation_status="accepted"))
     assert again.status == 400
@@ -355,7 +357,8 @@ async def test_reject_reroutes_to_another_worker(sim: Simulator, client: Client)
     assert [(r.worker_sid, r.reservation_status) for r in history] == [
         (ALICE.sid, "rejected"), (BOB.sid, "rejected"), (CAROL.sid, "pending")
     ]
-    assert [r.sid for r in await workspace(client).tasks(task.sid).reservations.list_async(worker_sid=BOB.sid)] == [bob.sid]
+    bobs = await workspace(client).tasks(task.sid).reservations.list_async(worker_sid=BOB.sid)
+    assert [r.sid for r in bobs] == [bob.sid]
 
 
 async def test_known_agent_task_rejected_by_its_agent_waits(sim: Simulator, client: Client) -> None:
@@ -370,7 +373,8 @@ async def test_reservation_timeout_sends_the_task_to_someone_else(sim: Simulator
     task = await new_task(client)
     alice = await pending_reservation(client, task.sid)
     sim.world.clock.advance(timeout - 1)
-    assert (await workspace(client).tasks(task.sid).reservations(alice.sid).fetch_async()).reservation_status == "pending"
+    alices = workspace(client).tasks(task.sid).reservations(alice.sid)
+    assert (await alices.fetch_async()).reservation_status == "pending"
     sim.world.clock.advance(1)
     timed_out = await workspace(client).tasks(task.sid).reservations(alice.sid).fetch_async()
     assert timed_out.reservation_status == "timeout"
