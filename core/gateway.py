@@ -1,17 +1,31 @@
-"""The Twilio gateway: the one place that imports `twilio` (bootstrap only for now)."""
+"""The Twilio gateway: the one place that imports `twilio`.
 
+Every call has a deadline (the SDK ignores its own timeout) and every failure becomes a typed
+domain error from core.errors. The SDK's retry is never enabled: it re-sends POST creates on 5xx.
+"""
+
+import asyncio
 import base64
+import contextlib
 import json
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import aiohttp
 from pydantic import BaseModel
+from twilio.base import values
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from core.errors import AuthenticationFailed, NotFound, RateLimited, TwilioError, TwilioUnavailable
 from core.settings import Settings
+
+T = TypeVar("T")
 
 
 def rewrite_url(url: str, base_url: str | None) -> str:
@@ -93,8 +107,9 @@ async def open_client(settings: Settings, timeout: float | None = None) -> Async
         await close_client(client)
 
 
+
 class AgentInfo(BaseModel):
-    """The agent's TaskRouter worker, as the header shows it."""
+    """The agent's TaskRouter worker."""
 
     sid: str
     friendly_name: str
@@ -102,22 +117,270 @@ class AgentInfo(BaseModel):
     activity_name: str
     available: bool
 
+    @property
+    def identity(self) -> str:
+        """The agent's Flex chat identity, as Flex writes it in conversations."""
+        return encode_identity(self.friendly_name)
 
-async def fetch_agent(client: Client, settings: Settings) -> AgentInfo:
-    """The configured agent's worker: by SID when set, else by friendly name (the agent identity)."""
-    workers = client.taskrouter.v1.workspaces(settings.flex.workspace_sid).workers
-    if settings.agent.worker_sid:
-        worker = await workers(settings.agent.worker_sid).fetch_async()
-    else:
-        found = await workers.list_async(friendly_name=settings.agent.identity, limit=1)
-        if not found:
-            raise LookupError(f"No TaskRouter worker is named {settings.agent.identity!r} in this workspace")
-        worker = found[0]
-    attributes = json.loads(worker.attributes or "{}")
-    return AgentInfo(
-        sid=worker.sid,
-        friendly_name=worker.friendly_name,
-        full_name=attributes.get("full_name") or worker.friendly_name,
-        activity_name=worker.activity_name,
-        available=bool(worker.available),
-    )
+
+class CreatedInteraction(BaseModel):
+    """What Flex made for an outbound interaction: the conversation and the task routed to the agent."""
+
+    interaction_sid: str
+    channel_sid: str
+    conversation_sid: str
+    task_sid: str
+
+
+class LiveTask(BaseModel):
+    sid: str
+    assignment_status: str
+    attributes: dict[str, Any]
+
+
+class BindingTaken(TwilioError):
+    """The customer/sender pair already belongs to an open conversation (50416, 50425, or Flex's 45361)."""
+
+    def __init__(self, conversation_sid: str | None) -> None:
+        super().__init__("This customer already has an open conversation from this sender.", code=50416, status=409)
+        self.conversation_sid = conversation_sid
+
+
+_CONVERSATION_SID = re.compile(r"\bCH[0-9a-fA-F]{32}\b")
+_LIVE_TASK_STATUSES = ["pending", "reserved", "assigned", "wrapping"]
+_SDK_PREFIX = re.compile(r"^Unable to [a-z ]+: ")
+
+
+def encode_identity(name: str) -> str:
+    """alice@example.com → alice_40example_2Ecom: Flex escapes every byte that is not a letter or digit."""
+    return "".join(chr(b) if chr(b).isascii() and chr(b).isalnum() else f"_{b:02X}" for b in name.encode())
+
+
+def decode_identity(identity: str) -> str:
+    """The inverse of encode_identity, for every `_XX` escape (the seed plugin decoded only the first)."""
+    raw = bytearray()
+    i = 0
+    while i < len(identity):
+        chunk = identity[i : i + 3]
+        if len(chunk) == 3 and chunk[0] == "_" and all(c in "0123456789abcdefABCDEF" for c in chunk[1:]):
+            raw.append(int(chunk[1:], 16))
+            i += 3
+        else:
+            raw.extend(identity[i].encode())
+            i += 1
+    return raw.decode(errors="replace")
+
+
+def _rest_error(error: TwilioRestException, what: str) -> TwilioError:
+    message = _SDK_PREFIX.sub("", str(error.msg or "")).strip() or "no details"
+    return _classify(error.status, error.code, message, what, None)
+
+
+def _page_error(error: TwilioException, what: str) -> TwilioError:
+    # List calls raise a bare TwilioException("Unable to fetch page", response) (contract §7.4).
+    response = error.args[1] if len(error.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    code, message, retry_after = None, "no details", None
+    try:
+        body = json.loads(getattr(response, "text", "") or "{}")
+        code, message = body.get("code"), body.get("message") or message
+    except ValueError:
+        pass
+    headers = getattr(response, "headers", None) or {}
+    if "Retry-After" in headers:
+        with contextlib.suppress(ValueError):
+            retry_after = float(headers["Retry-After"])
+    return _classify(status, code, message, what, retry_after)
+
+
+def _classify(status: int | None, code: int | None, message: str, what: str, retry_after: float | None) -> TwilioError:
+    # Flex wraps the Conversations error in its own 45361, which also covers other participant failures.
+    if code in (50416, 50425) or (code == 45361 and "binding" in message.lower()):
+        found = _CONVERSATION_SID.search(message)
+        return BindingTaken(found.group(0) if found else None)
+    if status == 401 or code == 20003:
+        return AuthenticationFailed("Twilio refused the credentials (error 20003): check the account SID and secret.",
+                                    code=code, status=status)
+    if status == 429 or code == 20429:
+        return RateLimited(f"Twilio is busy and asked us to slow down while {what}.", code=code, status=status,
+                           retry_after=retry_after)
+    if status == 404 or code == 20404:
+        return NotFound(f"Twilio found nothing while {what}: {message}", code=code, status=status)
+    if status is not None and status >= 500:
+        return TwilioUnavailable(f"Twilio had a problem (HTTP {status}) while {what}.", code=code, status=status)
+    return TwilioError(f"Twilio refused {what}: {message} (error {code}).", code=code, status=status)
+
+
+class TwilioGateway:
+    """Typed Twilio calls for the outbound service. Plain dicts stay in here."""
+
+    def __init__(self, client: Client, settings: Settings, deadline: float = 10.0) -> None:
+        self.client = client
+        self.settings = settings
+        self.deadline = deadline
+        self._conversations = client.conversations.v1
+        self._workspace = client.taskrouter.v1.workspaces(settings.flex.workspace_sid)
+
+    async def _call(self, what: str, call: Awaitable[T]) -> T:
+        try:
+            return await asyncio.wait_for(call, self.deadline)
+        except TimeoutError:
+            raise TwilioUnavailable(f"Twilio did not answer in time while {what}.") from None
+        except (aiohttp.ClientError, OSError) as error:
+            raise TwilioUnavailable(f"Could not reach Twilio while {what}.") from error
+        except TwilioRestException as error:
+            raise _rest_error(error, what) from None
+        except TwilioException as error:
+            raise _page_error(error, what) from None
+
+    # -- agent -------------------------------------------------------------------------------------
+
+    async def fetch_agent(self) -> AgentInfo:
+        """The configured agent's worker: by SID when set, else by friendly name (the agent identity)."""
+        agent = self.settings.agent
+        if agent.worker_sid:
+            worker = await self._call("looking up the agent", self._workspace.workers(agent.worker_sid).fetch_async())
+        else:
+            found = await self._call("looking up the agent",
+                                     self._workspace.workers.list_async(friendly_name=agent.identity, limit=1))
+            if not found:
+                raise NotFound(f"No TaskRouter worker is named {agent.identity!r} in this workspace.")
+            worker = found[0]
+        return AgentInfo(
+            sid=worker.sid,
+            friendly_name=worker.friendly_name,
+            full_name=_json(worker.attributes).get("full_name") or worker.friendly_name,
+            activity_name=worker.activity_name,
+            available=bool(worker.available),
+        )
+
+    async def worker_name(self, *, friendly_name: str | None = None, sid: str | None = None) -> str | None:
+        """A worker's full name (Flex's `full_name` attribute), else its friendly name; None when unknown."""
+        try:
+            if sid:
+                workers = [await self._call("looking up an agent", self._workspace.workers(sid).fetch_async())]
+            else:
+                workers = await self._call("looking up an agent",
+                                           self._workspace.workers.list_async(friendly_name=friendly_name, limit=1))
+        except NotFound:
+            return None
+        if not workers:
+            return None
+        return _json(workers[0].attributes).get("full_name") or workers[0].friendly_name
+
+    # -- conversations -----------------------------------------------------------------------------
+
+    async def create_conversation(self, address: str, proxy_address: str, attributes: dict[str, Any]) -> str:
+        """One round trip: the conversation, its customer participant and its attributes."""
+        participant = json.dumps({"messaging_binding": {"address": address, "proxy_address": proxy_address}})
+        conversation = await self._call(
+            "creating the conversation",
+            self._conversations.conversation_with_participants.create_async(
+                attributes=json.dumps(attributes), participant=[participant]
+            ),
+        )
+        return conversation.sid
+
+    async def find_conversation(self, address: str, proxy_address: str) -> str | None:
+        """The open conversation that holds this customer/sender pair, if any."""
+        found = await self._call("looking for the customer's conversation",
+                                 self._conversations.participant_conversations.list_async(address=address, page_size=50))
+        for record in found:
+            binding = record.participant_messaging_binding or {}
+            if binding.get("proxy_address") == proxy_address and record.conversation_state != "closed":
+                return record.conversation_sid
+        return None
+
+    async def set_attributes(self, conversation_sid: str, attributes: dict[str, Any]) -> None:
+        await self._call("updating the conversation's routing",
+                         self._conversations.conversations(conversation_sid).update_async(
+                             attributes=json.dumps(attributes)))
+
+    async def conversation_attributes(self, conversation_sid: str) -> dict[str, Any]:
+        conversation = await self._call("reading the conversation",
+                                        self._conversations.conversations(conversation_sid).fetch_async())
+        return _json(conversation.attributes)
+
+    async def agent_identities(self, conversation_sid: str) -> list[str]:
+        """Chat identities (agents) in the conversation, decoded to worker friendly names."""
+        participants = await self._call("reading the conversation's participants",
+                                        self._conversations.conversations(conversation_sid).participants.list_async())
+        return [decode_identity(p.identity) for p in participants if p.identity]
+
+    async def has_studio_webhook(self, conversation_sid: str) -> bool:
+        webhooks = await self._call("reading the conversation's webhooks",
+                                    self._conversations.conversations(conversation_sid).webhooks.list_async())
+        return any(w.target == "studio" for w in webhooks)
+
+    async def add_studio_webhook(self, conversation_sid: str) -> None:
+        """The reply route of the wait modes: the customer's reply starts the inbound Studio flow."""
+        await self._call("adding the reply route",
+                         self._conversations.conversations(conversation_sid).webhooks.create_async(
+                             target="studio", configuration_flow_sid=self.settings.flex.inbound_studio_flow_sid))
+
+    async def send_message(self, conversation_sid: str, author: str, body: str | None,
+                           content_sid: str | None, content_variables: dict[str, str]) -> str:
+        messages = self._conversations.conversations(conversation_sid).messages
+        if content_sid:
+            call = messages.create_async(author=author, content_sid=content_sid,
+                                         content_variables=json.dumps(content_variables) if content_variables else values.unset)
+        else:
+            call = messages.create_async(author=author, body=body)
+        message = await self._call("sending the message", call)
+        return message.sid
+
+    async def message_sids(self, conversation_sid: str) -> list[str]:
+        messages = await self._call("checking the conversation's messages",
+                                    self._conversations.conversations(conversation_sid).messages.list_async(
+                                        order="desc", page_size=20, limit=20))
+        return [m.sid for m in messages]
+
+    async def delete_conversation(self, conversation_sid: str) -> None:
+        await self._call("removing the unused conversation",
+                         self._conversations.conversations(conversation_sid).delete_async())
+
+    # -- flex and taskrouter -----------------------------------------------------------------------
+
+    async def create_interaction(self, channel: dict[str, Any], routing_properties: dict[str, Any]) -> CreatedInteraction:
+        interaction = await self._call(
+            "opening the chat task",
+            self.client.flex_api.v1.interaction.create_async(
+                channel=channel, routing={"properties": routing_properties}
+            ),
+        )
+        task = interaction.routing["properties"]
+        return CreatedInteraction(
+            interaction_sid=interaction.sid,
+            channel_sid=interaction.channel["sid"],
+            conversation_sid=_json(task["attributes"])["conversationSid"],
+            task_sid=task["sid"],
+        )
+
+    async def close_interaction(self, created: CreatedInteraction) -> None:
+        """Closes the chat: Flex closes its conversation and ends its task."""
+        await self._call("closing the chat task",
+                         self.client.flex_api.v1.interaction(created.interaction_sid)
+                         .channels(created.channel_sid).update_async(status="closed", routing={"status": "closed"}))
+
+    async def live_tasks(self, conversation_sid: str) -> list[LiveTask]:
+        tasks = await self._call("looking for the conversation's task",
+                                 self._workspace.tasks.list_async(
+                                     evaluate_task_attributes=f'conversationSid == "{conversation_sid}"',
+                                     assignment_status=_LIVE_TASK_STATUSES))
+        return [LiveTask(sid=t.sid, assignment_status=t.assignment_status, attributes=_json(t.attributes))
+                for t in tasks]
+
+    async def task_worker_sid(self, task_sid: str) -> str | None:
+        """The worker a task is reserved or assigned to, if any."""
+        reservations = await self._call("looking up who holds the task",
+                                        self._workspace.tasks(task_sid).reservations.list_async())
+        held = [r for r in reservations if r.reservation_status in ("pending", "accepted", "wrapping")]
+        return held[0].worker_sid if held else None
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

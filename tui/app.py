@@ -6,7 +6,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Static
 
-from core.gateway import AgentInfo, fetch_agent, open_client
+from core.gateway import AgentInfo, TwilioGateway, open_client
 from core.settings import Settings
 
 
@@ -34,7 +34,7 @@ class OutboundPanelApp(App[None]):
         where = self.backend_label
         try:
             async with open_client(self.settings) as client:
-                agent = await fetch_agent(client, self.settings)
+                agent = await TwilioGateway(client, self.settings).fetch_agent()
         except Exception as error:  # shown, never raised: the placeholder must not crash on a bad backend
             status.update(f"Backend: {where}\nCould not reach it: {error}")
             return

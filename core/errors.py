@@ -1,0 +1,62 @@
+"""Domain errors. Each carries one sentence an agent understands; the log keeps the detail."""
+
+from __future__ import annotations
+
+
+class OutboundError(Exception):
+    """Base of every error core reports. `str(error)` is the sentence for the agent."""
+
+
+class InvalidSend(OutboundError):
+    """The draft cannot be sent as it is; nothing was sent to Twilio."""
+
+    def __init__(self, field: str, sentence: str) -> None:
+        super().__init__(sentence)
+        self.field = field  # which input is wrong: destination, sender, body, template, …
+
+
+class ConversationInUse(OutboundError):
+    """The customer already has an open conversation with a live task on this sender."""
+
+    def __init__(self, customer: str, direction: str, holder: str | None) -> None:
+        who = f", assigned to {holder}" if holder else ", waiting for an agent"
+        super().__init__(f"There is an open {direction} conversation with {customer}{who}.")
+        self.customer = customer
+        self.direction = direction
+        self.holder = holder
+
+
+class TwilioError(OutboundError):
+    """Twilio answered with an error. `code` is Twilio's error code, `status` the HTTP status."""
+
+    def __init__(self, sentence: str, *, code: int | None = None, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(sentence)
+        self.code = code
+        self.status = status
+        self.retry_after = retry_after
+
+
+class AuthenticationFailed(TwilioError):
+    """Twilio refused the credentials (20003)."""
+
+
+class RateLimited(TwilioError):
+    """Twilio asked us to slow down (429 / 20429)."""
+
+
+class NotFound(TwilioError):
+    """The resource does not exist (20404)."""
+
+
+class TwilioUnavailable(TwilioError):
+    """No usable answer: timeout, connection failure or a 5xx. The request may or may not have taken effect."""
+
+
+class SendFailed(OutboundError):
+    """A send stopped part way. `reached_customer` says whether the customer got the message."""
+
+    def __init__(self, sentence: str, *, reached_customer: bool, cause: OutboundError | None = None) -> None:
+        super().__init__(sentence)
+        self.reached_customer = reached_customer
+        self.cause = cause

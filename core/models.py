@@ -1,0 +1,109 @@
+"""What a send is and what it did: validated before any Twilio call."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import InvalidSend
+from core.phone import display, parse_destination
+from core.settings import SendersSettings
+
+MAX_BODY = 1600  # Twilio's limit for a Conversations message body
+_CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+
+
+class SendMode(StrEnum):
+    OPEN_CHAT = "open_chat"  # a chat task for me now, then the message
+    WAIT_ME = "wait_me"  # the message; the customer's reply is routed to me
+    WAIT_ANY = "wait_any"  # the message; the customer's reply is routed to any agent
+
+
+class SendRequest(BaseModel):
+    """A send that passed validation: E.164 numbers, a configured sender, a body or a template."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: Channel
+    destination: str  # E.164, no channel prefix
+    sender: str  # E.164, one of the configured senders for the channel
+    mode: SendMode
+    body: str | None = None
+    content_sid: str | None = None
+    content_variables: dict[str, str] = Field(default_factory=dict)
+    customer_name: str | None = None
+
+    @property
+    def address(self) -> str:
+        """The customer's address as Conversations writes it (WhatsApp addresses carry a prefix)."""
+        return f"whatsapp:{self.destination}" if self.channel is Channel.WHATSAPP else self.destination
+
+    @property
+    def proxy_address(self) -> str:
+        return f"whatsapp:{self.sender}" if self.channel is Channel.WHATSAPP else self.sender
+
+    @property
+    def customer_label(self) -> str:
+        """The customer's name, or their number formatted for people — never a made-up "Customer"."""
+        return self.customer_name or display(self.destination)
+
+
+class SendResult(BaseModel):
+    """What a send did. `holder` names the agent of a live task when the message went into their chat."""
+
+    mode: SendMode
+    conversation_sid: str
+    message_sid: str
+    reused: bool = False
+    interaction_sid: str | None = None
+    task_sid: str | None = None
+    holder: str | None = None
+
+
+def prepare_send(
+    *,
+    channel: Channel | str,
+    destination: str,
+    sender: str,
+    mode: SendMode | str,
+    senders: SendersSettings,
+    body: str | None = None,
+    content_sid: str | None = None,
+    content_variables: dict[str, str] | None = None,
+    customer_name: str | None = None,
+) -> SendRequest:
+    """Checks everything that can be checked without Twilio; raises InvalidSend with the reason."""
+    channel = Channel(channel)
+    customer = parse_destination(destination)
+    configured = senders.sms if channel is Channel.SMS else senders.whatsapp
+    sender = sender.removeprefix("whatsapp:").strip()
+    if sender not in configured:
+        known = ", ".join(display(s) for s in configured) or "none configured"
+        raise InvalidSend("sender", f"{display(sender)} is not a {channel.value.upper()} sender here (senders: {known}).")
+    text = body if body and body.strip() else None
+    if content_sid and text:
+        raise InvalidSend("body", "Send either a message or a template, not both.")
+    if content_sid is not None and not _CONTENT_SID.fullmatch(content_sid):
+        raise InvalidSend("template", f"{content_sid!r} is not a content template SID (HX followed by 32 hex digits).")
+    if not content_sid:
+        if text is None:
+            raise InvalidSend("body", "Write a message (or choose a template) before sending.")
+        if len(text) > MAX_BODY:
+            raise InvalidSend("body", f"The message is {len(text)} characters; Twilio accepts at most {MAX_BODY}.")
+    return SendRequest(
+        channel=channel,
+        destination=customer,
+        sender=sender,
+        mode=SendMode(mode),
+        body=text,
+        content_sid=content_sid or None,
+        content_variables=content_variables or {},
+        customer_name=customer_name,
+    )

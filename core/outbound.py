@@ -1,0 +1,196 @@
+"""OutboundService.send: the three modes in at most two sequential Twilio round trips.
+
+open_chat:  1. Flex Interaction with the customer as participant → conversation + task routed to me
+            2. the message
+wait_me/any 1. ConversationWithParticipants (customer + routing attributes, flag always written)
+            2. the Studio webhook (the reply route) and the message, concurrently
+An existing open conversation is found through Twilio's own duplicate-binding error (50416/50425),
+so the happy path pays nothing for the check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
+from core.errors import ConversationInUse, OutboundError, SendFailed, TwilioError, TwilioUnavailable
+from core.gateway import AgentInfo, BindingTaken, CreatedInteraction, LiveTask, TwilioGateway
+from core.models import SendMode, SendRequest, SendResult, prepare_send
+from core.phone import display
+
+log = logging.getLogger("outbound_panel.outbound")
+
+
+class OutboundService:
+    """Sends outbound messages for one agent."""
+
+    def __init__(self, gateway: TwilioGateway, agent: AgentInfo) -> None:
+        self.gateway = gateway
+        self.agent = agent
+        self.flex = gateway.settings.flex
+
+    def register_actions(self, bus: ActionBus) -> None:
+        """SendOutboundMessage sends through this service, so the TUI and scripts share one path."""
+        bus.register(SEND_OUTBOUND_MESSAGE, SendOutboundMessagePayload, self.send_payload)
+
+    async def send_payload(self, payload: SendOutboundMessagePayload) -> SendResult:
+        """The action's payload, validated (InvalidSend before any Twilio call), then sent."""
+        request = prepare_send(
+            channel=payload.channel, destination=payload.destination, sender=payload.caller_id,
+            mode=payload.mode, senders=self.gateway.settings.senders, body=payload.body,
+            content_sid=payload.content_template_sid, content_variables=payload.content_variables,
+        )
+        return await self.send(request)
+
+    async def send(self, request: SendRequest) -> SendResult:
+        try:
+            if request.mode is SendMode.OPEN_CHAT:
+                return await self._open_chat(request)
+            return await self._send_and_wait(request)
+        except BindingTaken as taken:
+            return await self._send_on_existing(request, taken.conversation_sid)
+
+    # -- new conversation --------------------------------------------------------------------------
+
+    async def _open_chat(self, request: SendRequest) -> SendResult:
+        created = await self.gateway.create_interaction(
+            {"type": request.channel.value, "initiated_by": "agent",
+             "participants": [{"address": request.address, "proxy_address": request.proxy_address}]},
+            self._routing(request),
+        )
+        message_sid = await self._message_or_undo(request, created.conversation_sid, undo=lambda: self.gateway.close_interaction(created))
+        return self._chat_result(request, created, message_sid, reused=False)
+
+    async def _send_and_wait(self, request: SendRequest) -> SendResult:
+        conversation_sid = await self.gateway.create_conversation(
+            request.address, request.proxy_address, self.conversation_attributes(request)
+        )
+        route, message = await asyncio.gather(
+            self.gateway.add_studio_webhook(conversation_sid),
+            self._message_or_undo(request, conversation_sid, undo=lambda: self.gateway.delete_conversation(conversation_sid)),
+            return_exceptions=True,
+        )
+        if isinstance(message, BaseException):
+            raise message
+        if isinstance(route, BaseException):
+            await self._repair_route(conversation_sid, route)
+        return SendResult(mode=request.mode, conversation_sid=conversation_sid, message_sid=message)
+
+    # -- existing conversation ---------------------------------------------------------------------
+
+    async def _send_on_existing(self, request: SendRequest, conversation_sid: str | None) -> SendResult:
+        if conversation_sid is None:  # Twilio said the pair is taken but not where: look it up
+            conversation_sid = await self.gateway.find_conversation(request.address, request.proxy_address)
+            if conversation_sid is None:
+                raise TwilioError(f"Twilio reports an open conversation with {display(request.destination)} "
+                                  "from this sender but it cannot be found; try again in a moment.")
+        tasks, has_route = await asyncio.gather(self.gateway.live_tasks(conversation_sid),
+                                                self.gateway.has_studio_webhook(conversation_sid))
+        task = tasks[0] if tasks else None
+        holder = await self._holder(conversation_sid, task) if task else None
+        if task is not None and request.mode is SendMode.OPEN_CHAT:
+            raise ConversationInUse(display(request.destination), task.attributes.get("direction", "inbound"), holder)
+        if request.mode is SendMode.OPEN_CHAT:
+            created = await self.gateway.create_interaction(
+                {"type": request.channel.value, "initiated_by": "agent", "properties": {"media_channel_sid": conversation_sid}},
+                self._routing(request),
+            )
+            message_sid = await self._message_or_undo(request, conversation_sid, undo=lambda: self.gateway.close_interaction(created))
+            return self._chat_result(request, created, message_sid, reused=True)
+        # Wait modes: rewrite the routing explicitly (never leave an earlier send's flag behind) and make
+        # sure a reply has a route: the live task when there is one, else the Studio webhook.
+        steps: list[Any] = [self.gateway.set_attributes(conversation_sid, self.conversation_attributes(request))]
+        if task is None and not has_route:
+            steps.append(self.gateway.add_studio_webhook(conversation_sid))
+        await asyncio.gather(*steps)
+        message_sid = await self._message(request, conversation_sid)
+        return SendResult(mode=request.mode, conversation_sid=conversation_sid, message_sid=message_sid,
+                          reused=True, task_sid=task.sid if task else None, holder=holder)
+
+    async def _holder(self, conversation_sid: str, task: LiveTask) -> str | None:
+        """Who holds the live task: the agent in the conversation, else the worker reserved for the task."""
+        identities = await self.gateway.agent_identities(conversation_sid)
+        if identities:
+            return await self.gateway.worker_name(friendly_name=identities[0]) or identities[0]
+        worker_sid = await self.gateway.task_worker_sid(task.sid)
+        return await self.gateway.worker_name(sid=worker_sid) if worker_sid else None
+
+    # -- pieces ------------------------------------------------------------------------------------
+
+    def conversation_attributes(self, request: SendRequest) -> dict[str, Any]:
+        """What the Studio flow copies into the reply's task (see README, Connecting to Flex)."""
+        return {
+            "KnownAgentRoutingFlag": request.mode is SendMode.WAIT_ME,
+            "KnownAgentWorkerSid": self.agent.sid if request.mode is SendMode.WAIT_ME else "",
+            **self._task_attributes(request),
+        }
+
+    def _task_attributes(self, request: SendRequest) -> dict[str, Any]:
+        return {
+            "from": request.address,
+            "direction": "outbound",
+            "customerName": request.customer_label,
+            "customerAddress": request.address,
+            "twilioNumber": request.proxy_address,
+            "channelType": request.channel.value,
+        }
+
+    def _routing(self, request: SendRequest) -> dict[str, Any]:
+        return {
+            "workspace_sid": self.flex.workspace_sid,
+            "workflow_sid": self.flex.workflow_sid,
+            "queue_sid": self.flex.queue_sid,
+            "worker_sid": self.agent.sid,
+            "task_channel_unique_name": self.flex.task_channel,
+            "attributes": self._task_attributes(request),
+        }
+
+    def _chat_result(self, request: SendRequest, created: CreatedInteraction, message_sid: str, reused: bool) -> SendResult:
+        return SendResult(mode=request.mode, conversation_sid=created.conversation_sid, message_sid=message_sid,
+                          reused=reused, interaction_sid=created.interaction_sid, task_sid=created.task_sid)
+
+    async def _message(self, request: SendRequest, conversation_sid: str) -> str:
+        return await self.gateway.send_message(conversation_sid, self.agent.identity, request.body,
+                                               request.content_sid, request.content_variables)
+
+    async def _message_or_undo(self, request: SendRequest, conversation_sid: str, undo: Any) -> str:
+        """The message; if it did not reach the customer, the new conversation is removed so it blocks no one."""
+        try:
+            return await self._message(request, conversation_sid)
+        except TwilioUnavailable as error:
+            # No answer does not mean not sent: look before deciding (never re-post blindly).
+            if await self._message_landed(conversation_sid):
+                return await self._landed_sid(conversation_sid)
+            await self._undo(undo, conversation_sid)
+            raise SendFailed(f"The message was not sent: {error} Nothing reached the customer.",
+                             reached_customer=False, cause=error) from error
+        except OutboundError as error:
+            await self._undo(undo, conversation_sid)
+            raise SendFailed(f"The message was not sent: {error} Nothing reached the customer.",
+                             reached_customer=False, cause=error) from error
+
+    async def _message_landed(self, conversation_sid: str) -> bool:
+        try:
+            return bool(await self.gateway.message_sids(conversation_sid))
+        except OutboundError:
+            return False
+
+    async def _landed_sid(self, conversation_sid: str) -> str:
+        return (await self.gateway.message_sids(conversation_sid))[0]
+
+    async def _undo(self, undo: Any, conversation_sid: str) -> None:
+        try:
+            await undo()
+        except OutboundError as error:
+            log.warning("could not remove conversation %s after a failed send: %s", conversation_sid, error)
+
+    async def _repair_route(self, conversation_sid: str, error: BaseException) -> None:
+        """The message went out but the reply route failed: try once more, else say so plainly."""
+        log.warning("adding the reply route to %s failed: %s", conversation_sid, error)
+        try:
+            await self.gateway.add_studio_webhook(conversation_sid)
+        except OutboundError as retry_error:
+            raise SendFailed(f"The message was sent, but its reply route could not be set up: {retry_error} "
+                             "A reply would reach no agent.", reached_customer=True, cause=retry_error) from retry_error

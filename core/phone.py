@@ -1,0 +1,40 @@
+"""Phone numbers: parsing what an agent types, E.164 for Twilio, a readable form for people."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+
+from core.errors import InvalidSend
+
+_REASONS = {
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "its country code does not exist",
+    phonenumbers.ValidationResult.TOO_SHORT: "it is too short",
+    phonenumbers.ValidationResult.TOO_LONG: "it is too long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "it has the wrong number of digits for its country",
+}
+
+
+def parse_destination(typed: str, default_region: str = "US") -> str:
+    """The E.164 form of a number an agent typed, or InvalidSend saying why it is not a number."""
+    text = typed.strip()
+    if not text:
+        raise InvalidSend("destination", "Type the customer's phone number.")
+    if any(c.isalpha() for c in text):
+        raise InvalidSend("destination", f"{text!r} is not a phone number: use digits, with + and the country code.")
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except NumberParseException:
+        raise InvalidSend("destination", f"{text!r} is not a phone number: use digits, with + and the country code.") from None
+    if not phonenumbers.is_valid_number(number):
+        reason = _REASONS.get(phonenumbers.is_possible_number_with_reason(number), "no such number can exist")
+        raise InvalidSend("destination", f"{display(text)} is not a valid phone number: {reason}.")
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def display(e164: str) -> str:
+    """+14155550100 → '+1 415-555-0100' (international format); unparsable text comes back as is."""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL)
+    except NumberParseException:
+        return e164
