@@ -1,142 +1,31 @@
 """Conversations v1, the domain: conversations with their states and timers, participants and the
 one-conversation-per-binding rule, messages (handed to sim/delivery.py) and scoped webhooks.
 
-The HTTP side (parameters in, JSON out) is sim/conversations_api.py.
+The resources are in sim/conversations_models.py, what Twilio refuses in sim/conversations_rules.py,
+and the HTTP side (parameters in, JSON out) in sim/conversations_api.py.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
-from aiohttp import web
-
-from sim.delivery import WHATSAPP_PREFIX, Delivery, Receipt, bare
+from sim.conversations_models import Conversation, Message, Participant, Timers, Webhook, conversation_path
+from sim.conversations_rules import (
+    MAX_WEBHOOKS,
+    binding_channel,
+    check_attributes,
+    check_body,
+    check_conversation,
+    check_open,
+    check_sid,
+    check_webhook,
+    is_e164,
+)
+from sim.delivery import Delivery
 from sim.wire import TwilioError, not_found
 
 if TYPE_CHECKING:
     from sim.world import World
-
-STATES = ("active", "inactive", "closed")
-WEBHOOK_TARGETS = ("webhook", "trigger", "studio")
-MAX_BODY = 1600
-MAX_WEBHOOKS = 5
-MAX_TRIGGERS = 5
-MIN_INACTIVE_TIMER = 60.0
-MIN_CLOSED_TIMER = 600.0
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
-
-
-def conversation_path(sid: str) -> str:
-    return f"/v1/Conversations/{sid}"
-
-
-def invalid(message: str) -> TwilioError:
-    """A parameter value Twilio would refuse, where no more specific code is documented."""
-    return TwilioError(400, 20001, message)
-
-
-def check_sid(value: str | None, prefix: str, name: str) -> str | None:
-    if value is not None and not (_SID.match(value) and value.startswith(prefix)):
-        raise invalid(f"{name} must be a {prefix} SID, got '{value}'")
-    return value
-
-
-def check_attributes(attributes: str) -> str:
-    try:
-        json.loads(attributes)
-    except ValueError:
-        raise TwilioError(400, 50304, "Attributes not valid JSON") from None
-    return attributes
-
-
-def _closed_error() -> TwilioError:
-    return TwilioError(400, 50377, "Can't update conversation as it's in final closed state")
-
-
-@dataclass
-class Participant:
-    sid: str
-    conversation_sid: str
-    identity: str | None
-    address: str | None
-    proxy_address: str | None
-    channel: str | None  # "sms" | "whatsapp" | None for chat
-    attributes: str = "{}"
-    projected_address: str | None = None
-    role_sid: str | None = None
-    date_created: float = 0.0
-    date_updated: float = 0.0
-    last_read_message_index: int | None = None
-    last_read_timestamp: str | None = None
-
-
-@dataclass
-class Message:
-    sid: str
-    conversation_sid: str
-    index: int
-    author: str
-    body: str | None
-    content_sid: str | None
-    participant_sid: str | None
-    receipts: list[Receipt] = field(default_factory=list)
-    attributes: str = "{}"
-    media_sid: str | None = None
-    date_created: float = 0.0
-    date_updated: float = 0.0
-    recipients: int = 0  # non-chat participants it was sent to: the `delivery.total`
-
-
-@dataclass
-class Webhook:
-    sid: str
-    conversation_sid: str
-    target: str  # webhook | trigger | studio
-    configuration: dict[str, Any]  # snake_case keys, only those given: url, method, filters, triggers, flow_sid, replay_after
-    date_created: float = 0.0
-    date_updated: float = 0.0
-
-
-@dataclass
-class Timers:
-    inactive_after: float | None = None  # seconds without activity before active → inactive
-    closed_after: float | None = None  # seconds without activity before → closed
-    date_inactive: float | None = None
-    date_closed: float | None = None
-
-
-@dataclass
-class Conversation:
-    sid: str
-    unique_name: str | None
-    friendly_name: str | None
-    attributes: str
-    state: str
-    date_created: float
-    date_updated: float
-    participants: dict[str, Participant] = field(default_factory=dict)
-    messages: list[Message] = field(default_factory=list)
-    webhooks: dict[str, Webhook] = field(default_factory=dict)
-    messaging_service_sid: str | None = None
-    timers: Timers = field(default_factory=Timers)
-    bindings: dict[str, Any] = field(default_factory=dict)  # {} or {"email": {address, name}}
-    next_index: int = 0
-
-    @property
-    def customer(self) -> Participant | None:
-        """The first SMS/WhatsApp participant: the person outside the contact center."""
-        return next((p for p in self.participants.values() if p.channel is not None), None)
-
-    def author_participant(self, author: str) -> Participant | None:
-        """The participant who writes as `author`: a chat identity, or an SMS/WhatsApp address."""
-        return next((p for p in self.participants.values() if author in (p.identity, p.address)), None)
-
-    def holds(self, address: str, proxy_address: str) -> bool:
-        return any(p.address == address and p.proxy_address == proxy_address for p in self.participants.values())
 
 
 class ConversationsDomain:
@@ -168,21 +57,26 @@ class ConversationsDomain:
         bindings: dict[str, Any] | None = None,
         date_created: float | None = None,
         date_updated: float | None = None,
+        participants: Sequence[dict[str, Any]] = (),
     ) -> Conversation:
-        conversation = self._new_conversation(
-            friendly_name=friendly_name, unique_name=unique_name, attributes=attributes, state=state,
-            messaging_service_sid=messaging_service_sid, timers_inactive=timers_inactive,
-            timers_closed=timers_closed, bindings=bindings, date_created=date_created, date_updated=date_updated,
+        """With `participants` (ConversationWithParticipants): all or nothing; a taken binding is 50425."""
+        self._check_conversation(unique_name, attributes, state, messaging_service_sid, timers_inactive, timers_closed)
+        now = self.world.now()
+        conversation = Conversation(
+            sid=self.world.sid("CH"),
+            unique_name=unique_name,
+            friendly_name=friendly_name,
+            attributes=attributes,
+            state=state,
+            date_created=date_created if date_created is not None else now,
+            date_updated=date_updated if date_updated is not None else now,
+            messaging_service_sid=messaging_service_sid,
+            timers=Timers(inactive_after=timers_inactive or None, closed_after=timers_closed or None),
+            bindings=bindings or {},
         )
-        self._register(conversation)
-        return conversation
-
-    def create_with_participants(self, participants: list[dict[str, Any]], **conversation: Any) -> Conversation:
-        """ConversationWithParticipants: all or nothing; a taken binding is 50425, naming its conversation."""
-        draft = self._new_conversation(**conversation)
         for fields in participants:
             try:
-                self._join(draft, **fields)
+                self._join(conversation, **fields)
             except TwilioError as error:
                 if error.code != 50416:
                     raise
@@ -192,8 +86,13 @@ class ConversationsDomain:
                     f"One or more participants already have a binding with this proxy address in "
                     f"Conversation {holder.sid if holder else ''}",
                 ) from None
-        self._register(draft)
-        return draft
+        self.conversations[conversation.sid] = conversation
+        self._arm_timers(conversation)
+        return conversation
+
+    def create_with_participants(self, participants: list[dict[str, Any]], **conversation: Any) -> Conversation:
+        """ConversationWithParticipants: all or nothing; a taken binding is 50425, naming its conversation."""
+        return self.create_conversation(participants=participants, **conversation)
 
     def update_conversation(
         self,
@@ -211,20 +110,16 @@ class ConversationsDomain:
         date_updated: float | None = None,
     ) -> Conversation:
         conversation = self.conversation(sid)
-        if conversation.state == "closed":
-            raise _closed_error()
+        check_open(conversation)
         self._check_conversation(unique_name, attributes, state, messaging_service_sid, timers_inactive,
                                  timers_closed, other_than=conversation)
-        for name, value in (("friendly_name", friendly_name), ("unique_name", unique_name),
-                            ("attributes", attributes), ("messaging_service_sid", messaging_service_sid),
-                            ("bindings", bindings), ("date_created", date_created)):
-            if value is not None:
-                setattr(conversation, name, value)
         if timers_inactive is not None:
             conversation.timers.inactive_after = timers_inactive or None
         if timers_closed is not None:
             conversation.timers.closed_after = timers_closed or None
-        conversation.date_updated = date_updated if date_updated is not None else self.world.now()
+        self._update(conversation, date_updated, friendly_name=friendly_name, unique_name=unique_name,
+                     attributes=attributes, messaging_service_sid=messaging_service_sid, bindings=bindings,
+                     date_created=date_created)
         if state == "closed":
             self._close(conversation)
         elif state is not None or timers_inactive is not None or timers_closed is not None:
@@ -241,7 +136,7 @@ class ConversationsDomain:
         if conversation.state != "closed":
             self._close(conversation)
 
-    def active_conversation_for(self, address: str, proxy_address: str) -> Conversation | None:
+    def active_conversation_for(self, address: str, proxy_address: str | None) -> Conversation | None:
         """The non-closed conversation that holds this (address, proxy address) binding, if any."""
         return next(
             (c for c in self.conversations.values() if c.state != "closed" and c.holds(address, proxy_address)),
@@ -259,30 +154,6 @@ class ConversationsDomain:
             or (identity is not None and participant.identity == identity)
         ]
 
-    def _new_conversation(self, *, friendly_name: str | None = None, unique_name: str | None = None,
-                          attributes: str = "{}", state: str = "active", messaging_service_sid: str | None = None,
-                          timers_inactive: float | None = None, timers_closed: float | None = None,
-                          bindings: dict[str, Any] | None = None, date_created: float | None = None,
-                          date_updated: float | None = None) -> Conversation:
-        self._check_conversation(unique_name, attributes, state, messaging_service_sid, timers_inactive, timers_closed)
-        now = self.world.now()
-        return Conversation(
-            sid=self.world.sid("CH"),
-            unique_name=unique_name,
-            friendly_name=friendly_name,
-            attributes=attributes,
-            state=state,
-            date_created=date_created if date_created is not None else now,
-            date_updated=date_updated if date_updated is not None else now,
-            messaging_service_sid=messaging_service_sid,
-            timers=Timers(inactive_after=timers_inactive or None, closed_after=timers_closed or None),
-            bindings=bindings or {},
-        )
-
-    def _register(self, conversation: Conversation) -> None:
-        self.conversations[conversation.sid] = conversation
-        self._arm_timers(conversation)
-
     def _check_conversation(self, unique_name: str | None, attributes: str | None, state: str | None,
                             messaging_service_sid: str | None, timers_inactive: float | None,
                             timers_closed: float | None, other_than: Conversation | None = None) -> None:
@@ -290,15 +161,14 @@ class ConversationsDomain:
             c.unique_name == unique_name and c is not other_than for c in self.conversations.values()
         ):
             raise TwilioError(409, 50353, f"Conversation with provided unique name '{unique_name}' already exists")
-        if attributes is not None:
-            check_attributes(attributes)
-        if state is not None and state not in STATES:
-            raise invalid(f"State must be one of {', '.join(STATES)}, got '{state}'")
-        check_sid(messaging_service_sid, "MG", "MessagingServiceSid")
-        if timers_inactive and timers_inactive < MIN_INACTIVE_TIMER:
-            raise TwilioError(400, 50375, "TimeToInactive should be greater or equal to 1 minute")
-        if timers_closed and timers_closed < MIN_CLOSED_TIMER:
-            raise TwilioError(400, 50376, "TimeToClosed should be greater or equal to 10 minutes")
+        check_conversation(attributes, state, messaging_service_sid, timers_inactive, timers_closed)
+
+    def _update(self, resource: Any, date_updated: float | None, **given: Any) -> None:
+        """Set the values the request gave (None: left as it is); date_updated is the given time or now."""
+        for name, value in given.items():
+            if value is not None:
+                setattr(resource, name, value)
+        resource.date_updated = date_updated if date_updated is not None else self.world.now()
 
     def _close(self, conversation: Conversation) -> None:
         conversation.state = "closed"
@@ -336,23 +206,10 @@ class ConversationsDomain:
             raise not_found(f"{conversation_path(conversation.sid)}/Participants/{sid_or_identity}")
         return found
 
-    def add_participant(
-        self,
-        conversation_sid: str,
-        *,
-        address: str | None = None,
-        proxy_address: str | None = None,
-        identity: str | None = None,
-        attributes: str = "{}",
-        projected_address: str | None = None,
-        role_sid: str | None = None,
-        date_created: float | None = None,
-        date_updated: float | None = None,
-    ) -> Participant:
+    def add_participant(self, conversation_sid: str, **fields: Any) -> Participant:
+        """`fields` as _join takes them: an SMS/WhatsApp binding (address, proxy_address) or a chat identity."""
         conversation = self.conversation(conversation_sid)
-        participant = self._join(conversation, address=address, proxy_address=proxy_address, identity=identity,
-                                 attributes=attributes, projected_address=projected_address, role_sid=role_sid,
-                                 date_created=date_created, date_updated=date_updated)
+        participant = self._join(conversation, **fields)
         self._arm_timers(conversation)
         return participant
 
@@ -373,10 +230,8 @@ class ConversationsDomain:
     ) -> Participant:
         conversation = self.conversation(conversation_sid)
         participant = self.participant(conversation, participant_sid)
-        if conversation.state == "closed":
-            raise _closed_error()
-        if attributes is not None:
-            check_attributes(attributes)
+        check_open(conversation)
+        check_attributes(attributes)
         check_sid(role_sid, "RL", "RoleSid")
         if identity is not None and identity != participant.identity:
             if participant.identity is not None or participant.projected_address is None:
@@ -385,13 +240,10 @@ class ConversationsDomain:
             if participant.channel is None:
                 raise TwilioError(400, 50408, "Invalid participant proxy address")
             self._check_binding(conversation, participant.address or "", proxy_address)
-        for name, value in (("identity", identity), ("attributes", attributes), ("role_sid", role_sid),
-                            ("proxy_address", proxy_address), ("projected_address", projected_address),
-                            ("last_read_message_index", last_read_message_index),
-                            ("last_read_timestamp", last_read_timestamp), ("date_created", date_created)):
-            if value is not None:
-                setattr(participant, name, value)
-        participant.date_updated = date_updated if date_updated is not None else self.world.now()
+        self._update(participant, date_updated, identity=identity, attributes=attributes, role_sid=role_sid,
+                     proxy_address=proxy_address, projected_address=projected_address,
+                     last_read_message_index=last_read_message_index, last_read_timestamp=last_read_timestamp,
+                     date_created=date_created)
         return participant
 
     def remove_participant(self, conversation_sid: str, participant_sid: str) -> None:
@@ -403,8 +255,7 @@ class ConversationsDomain:
               identity: str | None = None, attributes: str = "{}", projected_address: str | None = None,
               role_sid: str | None = None, date_created: float | None = None,
               date_updated: float | None = None) -> Participant:
-        if conversation.state == "closed":
-            raise _closed_error()
+        check_open(conversation)
         check_attributes(attributes)
         check_sid(role_sid, "RL", "RoleSid")
         channel: str | None = None
@@ -416,7 +267,7 @@ class ConversationsDomain:
             raise TwilioError(400, 50204, "A participant needs an Identity or a MessagingBinding.Address")
         elif any(p.identity == identity for p in conversation.participants.values()):
             raise TwilioError(409, 50433, f"Participant with identity '{identity}' already exists in this conversation")
-        elif projected_address is not None and not _E164.match(projected_address):
+        elif projected_address is not None and not is_e164(projected_address):
             raise TwilioError(400, 50407, "Invalid messaging binding projected address")
         now = self.world.now()
         participant = Participant(
@@ -437,15 +288,7 @@ class ConversationsDomain:
 
     def _check_binding(self, conversation: Conversation, address: str, proxy_address: str | None) -> str:
         """The binding's channel, or the error Twilio gives for it (50416 names the holding conversation)."""
-        if not proxy_address:
-            raise TwilioError(400, 50412, "Participant proxy address is empty")
-        if address == proxy_address:
-            raise TwilioError(400, 50409, "Participant address and proxy address must be different")
-        channel = "whatsapp" if address.startswith(WHATSAPP_PREFIX) else "sms"
-        if not _E164.match(bare(address)):
-            raise TwilioError(400, 50407, "Invalid messaging binding address")
-        if proxy_address.startswith(WHATSAPP_PREFIX) != (channel == "whatsapp") or not _E164.match(bare(proxy_address)):
-            raise TwilioError(400, 50408, "Invalid participant proxy address")
+        channel = binding_channel(address, proxy_address)
         if conversation.holds(address, proxy_address):
             raise TwilioError(409, 50437, "Participant already exists in this conversation")
         holder = self.active_conversation_for(address, proxy_address)
@@ -478,8 +321,7 @@ class ConversationsDomain:
     ) -> Message:
         """Store a message; a customer's goes to Studio, anyone else's is delivered to the SMS/WhatsApp side."""
         conversation = self.conversation(conversation_sid)
-        if conversation.state == "closed":
-            raise _closed_error()
+        check_open(conversation)
         check_attributes(attributes)
         template = None
         if content_sid is not None:  # the template wins over Body and MediaSid
@@ -490,7 +332,7 @@ class ConversationsDomain:
         elif not body and media_sid is None:
             raise TwilioError(400, 50503, "Message body not provided")
         else:
-            _check_body(body)
+            check_body(body)
             check_sid(media_sid, "ME", "MediaSid")
         now = self.world.now()
         author = author or "system"
@@ -528,19 +370,13 @@ class ConversationsDomain:
                        date_created: float | None = None, date_updated: float | None = None) -> Message:
         conversation = self.conversation(conversation_sid)
         message = self.message(conversation, message_sid)
-        if conversation.state == "closed":
-            raise _closed_error()
-        _check_body(body)
-        if attributes is not None:
-            message.attributes = check_attributes(attributes)
+        check_open(conversation)
+        check_body(body)
+        check_attributes(attributes)
         if author is not None:
             writer = conversation.author_participant(author)
             message.author, message.participant_sid = author, writer.sid if writer else None
-        if body is not None:
-            message.body = body
-        if date_created is not None:
-            message.date_created = date_created
-        message.date_updated = date_updated if date_updated is not None else self.world.now()
+        self._update(message, date_updated, attributes=attributes, body=body, date_created=date_created)
         return message
 
     def delete_message(self, conversation_sid: str, message_sid: str) -> None:
@@ -557,11 +393,10 @@ class ConversationsDomain:
 
     def add_webhook(self, conversation_sid: str, *, target: str | None, configuration: dict[str, Any]) -> Webhook:
         conversation = self.conversation(conversation_sid)
-        if conversation.state == "closed":
-            raise _closed_error()
+        check_open(conversation)
         if len(conversation.webhooks) >= MAX_WEBHOOKS:
             raise TwilioError(400, 50361, "Too many conversation webhooks: a conversation can have at most 5")
-        _check_webhook(target, configuration)
+        check_webhook(target, configuration)
         assert target is not None
         now = self.world.now()
         webhook = Webhook(self.world.sid("WH"), conversation.sid, target, dict(configuration), now, now)
@@ -571,49 +406,12 @@ class ConversationsDomain:
     def update_webhook(self, conversation_sid: str, webhook_sid: str, configuration: dict[str, Any]) -> Webhook:
         conversation = self.conversation(conversation_sid)
         webhook = self.webhook(conversation, webhook_sid)
-        if conversation.state == "closed":
-            raise _closed_error()
+        check_open(conversation)
         merged = {**webhook.configuration, **configuration}
-        _check_webhook(webhook.target, merged)
+        check_webhook(webhook.target, merged)
         webhook.configuration, webhook.date_updated = merged, self.world.now()
         return webhook
 
     def delete_webhook(self, conversation_sid: str, webhook_sid: str) -> None:
         conversation = self.conversation(conversation_sid)
         del conversation.webhooks[self.webhook(conversation, webhook_sid).sid]
-
-
-def _check_body(body: str | None) -> None:
-    if body is not None and len(body) > MAX_BODY:
-        raise TwilioError(400, 50504, f"Message body parameter is too long (at most {MAX_BODY} characters)")
-
-
-def _check_webhook(target: str | None, configuration: dict[str, Any]) -> None:
-    if target not in WEBHOOK_TARGETS:
-        raise TwilioError(400, 50364, f"Invalid conversation webhook target '{target}': webhook, trigger or studio")
-    if target == "studio":
-        flow_sid = configuration.get("flow_sid")
-        if not (flow_sid and _SID.match(flow_sid) and flow_sid.startswith("FW")):
-            raise TwilioError(400, 50367, "Invalid conversation webhook flow SID")
-    else:
-        url = configuration.get("url")
-        if not url:
-            raise TwilioError(400, 50369, "Conversation webhook URL not provided")
-        if len(url) > 512:
-            raise TwilioError(400, 50372, "Conversation webhook URL is too long")
-    if target == "trigger":
-        triggers = configuration.get("triggers") or []
-        if not triggers:
-            raise TwilioError(400, 50371, "Conversation webhook trigger not provided")
-        if len(triggers) > MAX_TRIGGERS:
-            raise TwilioError(400, 50362, "Too many conversation webhook triggers")
-        if any(not keyword or len(keyword) > 248 for keyword in triggers):
-            raise TwilioError(400, 50366, "Invalid conversation webhook trigger")
-    if configuration.get("method") not in (None, "get", "post"):
-        raise invalid("Configuration.Method must be GET or POST")
-
-
-def add_routes(app: web.Application) -> None:
-    from sim import conversations_api  # the HTTP side imports this module
-
-    conversations_api.add_routes(app)

@@ -1,11 +1,11 @@
 """Conversations v1, the HTTP side: form parameters in, Twilio's JSON out (twilio-contract.md §1).
 
-Routes are the default-service short form (`/v1/Conversations/…`); the domain is sim/conversations.py.
+Routes are the default-service short form (`/v1/Conversations/…`); the domain is sim/conversations.py,
+the JSON sim/conversations_json.py.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,20 +13,19 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from sim import seed
-from sim.conversations import (
-    STATES,
-    Conversation,
-    ConversationsDomain,
-    Message,
-    Participant,
-    Webhook,
-    conversation_path,
-    invalid,
+from sim.conversations import ConversationsDomain
+from sim.conversations_json import (
+    conversation_json,
+    message_json,
+    participant_conversation_json,
+    participant_json,
+    receipt_json,
+    webhook_json,
 )
-from sim.delivery import Receipt, summary
-from sim.wire import TwilioError, absolute, bad_request, iso, not_found, page, read_form, repeated, respond
-from sim.world import world_of
+from sim.conversations_models import Conversation, Message
+from sim.conversations_rules import check_state
+from sim.wire import TwilioError, bad_request, invalid, json_object, not_found, page, read_form, repeated, respond
+from sim.world import account_of, world_of
 
 _DURATION = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
 MAX_PARTICIPANTS_AT_CREATION = 10
@@ -65,16 +64,20 @@ def _given(form: MultiDictProxy[str], names: dict[str, str]) -> dict[str, Any]:
     return {key: form[name] for name, key in names.items() if name in form}
 
 
+def _dates(form: MultiDictProxy[str]) -> dict[str, Any]:
+    names = {"DateCreated": "date_created", "DateUpdated": "date_updated"}
+    return {key: date(form[name], name) for name, key in names.items() if name in form}
+
+
 def conversation_params(form: MultiDictProxy[str]) -> dict[str, Any]:
     params = _given(form, {"FriendlyName": "friendly_name", "UniqueName": "unique_name", "Attributes": "attributes",
                            "MessagingServiceSid": "messaging_service_sid", "State": "state"})
-    parsed = {
+    timers = {
         "timers_inactive": duration(form.get("Timers.Inactive"), 50379, "TimeToInactive"),
         "timers_closed": duration(form.get("Timers.Closed"), 50380, "TimeToClosed"),
-        "date_created": date(form.get("DateCreated"), "DateCreated"),
-        "date_updated": date(form.get("DateUpdated"), "DateUpdated"),
     }
-    params.update({key: value for key, value in parsed.items() if value is not None})
+    params.update({key: value for key, value in timers.items() if value is not None})
+    params.update(_dates(form))
     if "Bindings.Email.Address" in form:
         params["bindings"] = {"email": {"address": form["Bindings.Email.Address"],
                                         "name": form.get("Bindings.Email.Name")}}
@@ -98,20 +101,15 @@ def participant_params(form: MultiDictProxy[str]) -> dict[str, Any]:
             params["last_read_message_index"] = int(form["LastReadMessageIndex"])
         except ValueError:
             raise invalid("LastReadMessageIndex must be an integer") from None
-    for name, key in (("DateCreated", "date_created"), ("DateUpdated", "date_updated")):
-        if name in form:
-            params[key] = date(form[name], name)
+    params.update(_dates(form))
     return params
 
 
 def participant_from_json(raw: str) -> dict[str, Any]:
     """One ConversationWithParticipants `Participant`: a JSON object in the Participant resource's snake_case."""
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    binding = value.get("messaging_binding") if isinstance(value, dict) else None
-    if not isinstance(value, dict) or not isinstance(binding or {}, dict):
+    value = json_object(raw)
+    binding = value.get("messaging_binding") if value is not None else None
+    if value is None or not isinstance(binding or {}, dict):
         raise TwilioError(400, 50424, "One of the JSON requests for participant creation is invalid.")
     binding = binding or {}
     fields = {"identity": value.get("identity"), "attributes": value.get("attributes"),
@@ -141,154 +139,10 @@ def webhook_configuration(form: MultiDictProxy[str]) -> dict[str, Any]:
 def content_variables(raw: str | None) -> dict[str, str] | None:
     if raw is None:
         return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+    value = json_object(raw)
+    if value is None or not all(isinstance(v, str) for v in value.values()):
         raise TwilioError(400, 21656, "The ContentVariables Parameter is invalid: a JSON object of strings")
     return value
-
-
-# -- JSON ------------------------------------------------------------------------------------
-
-
-def _timers(conversation: Conversation) -> dict[str, str | None]:
-    timers = conversation.timers
-    if timers.date_inactive is None and timers.date_closed is None:
-        return {}
-    return {"date_inactive": iso(timers.date_inactive) if timers.date_inactive is not None else None,
-            "date_closed": iso(timers.date_closed) if timers.date_closed is not None else None}
-
-
-def conversation_json(account_sid: str, conversation: Conversation) -> dict[str, Any]:
-    url = absolute(conversation_path(conversation.sid))
-    return {
-        "sid": conversation.sid,
-        "account_sid": account_sid,
-        "chat_service_sid": seed.CHAT_SERVICE_SID,
-        "messaging_service_sid": conversation.messaging_service_sid,
-        "friendly_name": conversation.friendly_name,
-        "unique_name": conversation.unique_name,
-        "attributes": conversation.attributes,
-        "state": conversation.state,
-        "timers": _timers(conversation),
-        "bindings": conversation.bindings,
-        "date_created": iso(conversation.date_created),
-        "date_updated": iso(conversation.date_updated),
-        "url": url,
-        "links": {name: f"{url}/{name.capitalize()}" for name in ("participants", "messages", "webhooks", "export")},
-    }
-
-
-def _binding(participant: Participant) -> dict[str, Any] | None:
-    if participant.channel is not None:
-        return {"type": participant.channel, "address": participant.address,
-                "proxy_address": participant.proxy_address}
-    if participant.projected_address is not None:
-        return {"type": "sms", "projected_address": participant.projected_address}
-    return None
-
-
-def participant_json(account_sid: str, participant: Participant) -> dict[str, Any]:
-    return {
-        "sid": participant.sid,
-        "account_sid": account_sid,
-        "conversation_sid": participant.conversation_sid,
-        "identity": participant.identity,
-        "attributes": participant.attributes,
-        "messaging_binding": _binding(participant),
-        "role_sid": participant.role_sid,
-        "date_created": iso(participant.date_created),
-        "date_updated": iso(participant.date_updated),
-        "url": absolute(f"{conversation_path(participant.conversation_sid)}/Participants/{participant.sid}"),
-        "last_read_message_index": participant.last_read_message_index,
-        "last_read_timestamp": participant.last_read_timestamp,
-    }
-
-
-def participant_conversation_json(account_sid: str, conversation: Conversation,
-                                  participant: Participant) -> dict[str, Any]:
-    binding = _binding(participant)
-    return {
-        "account_sid": account_sid,
-        "chat_service_sid": seed.CHAT_SERVICE_SID,
-        "participant_sid": participant.sid,
-        "participant_user_sid": None,
-        "participant_identity": participant.identity,
-        "participant_messaging_binding": None if binding is None else {
-            "address": None, "proxy_address": None, "type": None, "level": None, "name": None,
-            "projected_address": None, **binding,
-        },
-        "conversation_sid": conversation.sid,
-        "conversation_unique_name": conversation.unique_name,
-        "conversation_friendly_name": conversation.friendly_name,
-        "conversation_attributes": conversation.attributes,
-        "conversation_date_created": iso(conversation.date_created),
-        "conversation_date_updated": iso(conversation.date_updated),
-        "conversation_created_by": "system",
-        "conversation_state": conversation.state,
-        "conversation_timers": _timers(conversation),
-        "links": {
-            "participant": absolute(f"{conversation_path(conversation.sid)}/Participants/{participant.sid}"),
-            "conversation": absolute(conversation_path(conversation.sid)),
-        },
-    }
-
-
-def message_json(account_sid: str, message: Message) -> dict[str, Any]:
-    url = absolute(f"{conversation_path(message.conversation_sid)}/Messages/{message.sid}")
-    media = None
-    if message.media_sid is not None:
-        media = [{"sid": message.media_sid, "size": 0, "content_type": "application/octet-stream", "filename": None}]
-    return {
-        "sid": message.sid,
-        "account_sid": account_sid,
-        "conversation_sid": message.conversation_sid,
-        "index": message.index,
-        "author": message.author,
-        "body": message.body,
-        "media": media,
-        "attributes": message.attributes,
-        "participant_sid": message.participant_sid,
-        "content_sid": message.content_sid,
-        "delivery": summary(message),
-        "date_created": iso(message.date_created),
-        "date_updated": iso(message.date_updated),
-        "url": url,
-        "links": {"delivery_receipts": f"{url}/Receipts", "channel_metadata": f"{url}/ChannelMetadata"},
-    }
-
-
-def receipt_json(account_sid: str, receipt: Receipt) -> dict[str, Any]:
-    return {
-        "sid": receipt.sid,
-        "account_sid": account_sid,
-        "conversation_sid": receipt.conversation_sid,
-        "message_sid": receipt.message_sid,
-        "participant_sid": receipt.participant_sid,
-        "channel_message_sid": receipt.channel_message_sid,
-        "status": receipt.status,
-        # The spec types error_code as a non-nullable integer: 0 when there is no error.
-        "error_code": receipt.error_code or 0,
-        "date_created": iso(receipt.date_created),
-        "date_updated": iso(receipt.date_updated),
-        "url": absolute(f"{conversation_path(receipt.conversation_sid)}/Messages/{receipt.message_sid}"
-                        f"/Receipts/{receipt.sid}"),
-    }
-
-
-def webhook_json(account_sid: str, webhook: Webhook) -> dict[str, Any]:
-    return {
-        "sid": webhook.sid,
-        "account_sid": account_sid,
-        "conversation_sid": webhook.conversation_sid,
-        "target": webhook.target,
-        "configuration": dict(webhook.configuration),
-        "date_created": iso(webhook.date_created),
-        "date_updated": iso(webhook.date_updated),
-        "url": absolute(f"{conversation_path(webhook.conversation_sid)}/Webhooks/{webhook.sid}"),
-    }
 
 
 # -- handlers --------------------------------------------------------------------------------
@@ -298,17 +152,13 @@ def _domain(request: web.Request) -> ConversationsDomain:
     return world_of(request).conversations
 
 
-def _account(request: web.Request) -> str:
-    return world_of(request).config.account_sid
-
-
 def _conversation(request: web.Request) -> Conversation:
     return _domain(request).conversation(request.match_info["sid"])
 
 
 async def create_conversation(request: web.Request) -> web.Response:
     params = creation_params(await read_form(request))
-    return respond(conversation_json(_account(request), _domain(request).create_conversation(**params)), 201)
+    return respond(conversation_json(account_of(request), _domain(request).create_conversation(**params)), 201)
 
 
 async def create_conversation_with_participants(request: web.Request) -> web.Response:
@@ -318,7 +168,7 @@ async def create_conversation_with_participants(request: web.Request) -> web.Res
     if len(participants) > MAX_PARTICIPANTS_AT_CREATION:
         raise invalid(f"At most {MAX_PARTICIPANTS_AT_CREATION} Participant values are accepted")
     conversation = _domain(request).create_with_participants(participants, **params)
-    return respond(conversation_json(_account(request), conversation), 201)
+    return respond(conversation_json(account_of(request), conversation), 201)
 
 
 async def list_conversations(request: web.Request) -> web.Response:
@@ -326,10 +176,9 @@ async def list_conversations(request: web.Request) -> web.Response:
     start = date(query.get("StartDate"), "StartDate")
     end = date(query.get("EndDate"), "EndDate", end_of_day=True)
     state = query.get("State")
-    if state is not None and state not in STATES:
-        raise invalid(f"State must be one of {', '.join(STATES)}, got '{state}'")
+    check_state(state)
     records = [
-        conversation_json(_account(request), c)
+        conversation_json(account_of(request), c)
         for c in _domain(request).conversations.values()
         if (start is None or c.date_created >= start) and (end is None or c.date_created <= end)
         and (state is None or c.state == state)
@@ -338,13 +187,13 @@ async def list_conversations(request: web.Request) -> web.Response:
 
 
 async def fetch_conversation(request: web.Request) -> web.Response:
-    return respond(conversation_json(_account(request), _conversation(request)))
+    return respond(conversation_json(account_of(request), _conversation(request)))
 
 
 async def update_conversation(request: web.Request) -> web.Response:
     params = conversation_params(await read_form(request))
     conversation = _domain(request).update_conversation(request.match_info["sid"], **params)
-    return respond(conversation_json(_account(request), conversation))
+    return respond(conversation_json(account_of(request), conversation))
 
 
 async def delete_conversation(request: web.Request) -> web.Response:
@@ -357,7 +206,7 @@ async def list_participant_conversations(request: web.Request) -> web.Response:
     if (address is None) == (identity is None):
         raise invalid("Exactly one of Address or Identity must be given")
     pairs = _domain(request).participations(address=address, identity=identity)
-    records = [participant_conversation_json(_account(request), c, p) for c, p in pairs]
+    records = [participant_conversation_json(account_of(request), c, p) for c, p in pairs]
     return page(request, "conversations", records, max_page_size=50)
 
 
@@ -366,18 +215,18 @@ async def create_participant(request: web.Request) -> web.Response:
     for update_only in ("last_read_message_index", "last_read_timestamp"):
         params.pop(update_only, None)
     participant = _domain(request).add_participant(request.match_info["sid"], **params)
-    return respond(participant_json(_account(request), participant), 201)
+    return respond(participant_json(account_of(request), participant), 201)
 
 
 async def list_participants(request: web.Request) -> web.Response:
     participants = _conversation(request).participants.values()
-    return page(request, "participants", [participant_json(_account(request), p) for p in participants],
+    return page(request, "participants", [participant_json(account_of(request), p) for p in participants],
                 max_page_size=100)
 
 
 async def fetch_participant(request: web.Request) -> web.Response:
     participant = _domain(request).participant(_conversation(request), request.match_info["participant"])
-    return respond(participant_json(_account(request), participant))
+    return respond(participant_json(account_of(request), participant))
 
 
 async def update_participant(request: web.Request) -> web.Response:
@@ -386,7 +235,7 @@ async def update_participant(request: web.Request) -> web.Response:
     participant = _domain(request).update_participant(
         request.match_info["sid"], request.match_info["participant"], **params
     )
-    return respond(participant_json(_account(request), participant))
+    return respond(participant_json(account_of(request), participant))
 
 
 async def delete_participant(request: web.Request) -> web.Response:
@@ -394,16 +243,18 @@ async def delete_participant(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+def _message(request: web.Request) -> Message:
+    return _domain(request).message(_conversation(request), request.match_info["message"])
+
+
 async def create_message(request: web.Request) -> web.Response:
     form = await read_form(request)
     params = _given(form, {"Author": "author", "Body": "body", "ContentSid": "content_sid",
                            "Attributes": "attributes", "MediaSid": "media_sid"})
     params["content_variables"] = content_variables(form.get("ContentVariables"))
-    for name, key in (("DateCreated", "date_created"), ("DateUpdated", "date_updated")):
-        if name in form:
-            params[key] = date(form[name], name)
+    params.update(_dates(form))
     message = _domain(request).add_message(request.match_info["sid"], **params)
-    return respond(message_json(_account(request), message), 201)
+    return respond(message_json(account_of(request), message), 201)
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -412,22 +263,19 @@ async def list_messages(request: web.Request) -> web.Response:
         raise invalid(f"Order must be asc or desc, got '{order}'")
     messages = _conversation(request).messages
     ordered = list(reversed(messages)) if order == "desc" else messages
-    return page(request, "messages", [message_json(_account(request), m) for m in ordered], max_page_size=100)
+    return page(request, "messages", [message_json(account_of(request), m) for m in ordered], max_page_size=100)
 
 
 async def fetch_message(request: web.Request) -> web.Response:
-    message = _domain(request).message(_conversation(request), request.match_info["message"])
-    return respond(message_json(_account(request), message))
+    return respond(message_json(account_of(request), _message(request)))
 
 
 async def update_message(request: web.Request) -> web.Response:
     form = await read_form(request)
     params = _given(form, {"Author": "author", "Body": "body", "Attributes": "attributes"})
-    for name, key in (("DateCreated", "date_created"), ("DateUpdated", "date_updated")):
-        if name in form:
-            params[key] = date(form[name], name)
+    params.update(_dates(form))
     message = _domain(request).update_message(request.match_info["sid"], request.match_info["message"], **params)
-    return respond(message_json(_account(request), message))
+    return respond(message_json(account_of(request), message))
 
 
 async def delete_message(request: web.Request) -> web.Response:
@@ -435,12 +283,8 @@ async def delete_message(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def _message(request: web.Request) -> Message:
-    return _domain(request).message(_conversation(request), request.match_info["message"])
-
-
 async def list_receipts(request: web.Request) -> web.Response:
-    receipts = [receipt_json(_account(request), r) for r in _message(request).receipts]
+    receipts = [receipt_json(account_of(request), r) for r in _message(request).receipts]
     return page(request, "delivery_receipts", receipts, max_page_size=50)
 
 
@@ -448,7 +292,7 @@ async def fetch_receipt(request: web.Request) -> web.Response:
     receipt = next((r for r in _message(request).receipts if r.sid == request.match_info["receipt"]), None)
     if receipt is None:
         raise not_found(request.path)
-    return respond(receipt_json(_account(request), receipt))
+    return respond(receipt_json(account_of(request), receipt))
 
 
 async def create_webhook(request: web.Request) -> web.Response:
@@ -456,23 +300,23 @@ async def create_webhook(request: web.Request) -> web.Response:
     webhook = _domain(request).add_webhook(
         request.match_info["sid"], target=form.get("Target"), configuration=webhook_configuration(form)
     )
-    return respond(webhook_json(_account(request), webhook), 201)
+    return respond(webhook_json(account_of(request), webhook), 201)
 
 
 async def list_webhooks(request: web.Request) -> web.Response:
-    webhooks = [webhook_json(_account(request), w) for w in _conversation(request).webhooks.values()]
+    webhooks = [webhook_json(account_of(request), w) for w in _conversation(request).webhooks.values()]
     return page(request, "webhooks", webhooks, max_page_size=5, default_page_size=5)
 
 
 async def fetch_webhook(request: web.Request) -> web.Response:
     webhook = _domain(request).webhook(_conversation(request), request.match_info["webhook"])
-    return respond(webhook_json(_account(request), webhook))
+    return respond(webhook_json(account_of(request), webhook))
 
 
 async def update_webhook(request: web.Request) -> web.Response:
     configuration = webhook_configuration(await read_form(request))
     webhook = _domain(request).update_webhook(request.match_info["sid"], request.match_info["webhook"], configuration)
-    return respond(webhook_json(_account(request), webhook))
+    return respond(webhook_json(account_of(request), webhook))
 
 
 async def delete_webhook(request: web.Request) -> web.Response:

@@ -90,5 +90,5 @@ class Conversation:
         """The participant who writes as `author`: a chat identity, or an SMS/WhatsApp address."""
         return next((p for p in self.participants.values() if author in (p.identity, p.address)), None)
 
-    def holds(self, address: str, proxy_address: str) -> bool:
+    def holds(self, address: str, proxy_address: str | None) -> bool:
         return any(p.address == address and p.proxy_address == proxy_address for p in self.participants.values())

@@ -14,7 +14,7 @@ from sim.delivery import MAGIC_NUMBERS, bare
 from sim.wire import TwilioError
 
 if TYPE_CHECKING:
-    from sim.conversations import Message, Participant
+    from sim.conversations_models import Message, Participant
     from sim.world import World
 
 WHATSAPP_WINDOW = 24 * 3600.0

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sim import seed
 
 if TYPE_CHECKING:
-    from sim.conversations import Message, Participant
+    from sim.conversations_models import Message, Participant
     from sim.world import World
 
 MAGIC_NUMBERS = {magic.address: magic for magic in seed.MAGIC_NUMBERS}

@@ -3,6 +3,7 @@
 Creating one attaches (or creates) the conversation, opens an interaction channel (UO) with an invite
 (KG), and creates the task with the attributes Flex adds. When a worker accepts a reservation of
 such a task, Flex adds the agent to the conversation as a chat participant with their Flex identity.
+The HTTP side is sim/flex_api.py.
 """
 
 from __future__ import annotations
@@ -11,19 +12,16 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from sim.wire import TwilioError, absolute, bad_request, json_param, not_found, page, read_form
-from sim.world import world_of
+from sim.delivery import WHATSAPP_PREFIX
+from sim.taskrouter_models import DEFAULT_TASK_TIMEOUT, Reservation, Task
+from sim.wire import TwilioError, bad_request, invalid, not_found
 
 if TYPE_CHECKING:
-    from sim.conversations import Participant
-    from sim.taskrouter import Reservation, Task
+    from sim.conversations_models import Participant
     from sim.world import World
 
 CHANNEL_TYPES = ("voice", "sms", "email", "web", "whatsapp", "chat", "messenger", "gbm")
 INITIATORS = ("agent", "customer", "api")
-MAX_PAGE_SIZE = 1000
 
 
 def flex_identity(name: str) -> str:
@@ -47,6 +45,17 @@ def flex_identity_decode(identity: str) -> str:
             raw.extend(identity[index].encode())
             index += 1
     return raw.decode(errors="replace")
+
+
+def flex_worker_attributes(full_name: str, email: str) -> str:
+    """A worker's attributes as Flex sets them up: its name, email, chat address and agent role."""
+    return json.dumps({
+        "full_name": full_name,
+        "email": email,
+        "contact_uri": f"client:{flex_identity(email)}",
+        "roles": ["agent"],
+        "routing": {"skills": [], "levels": {}},
+    })
 
 
 @dataclass
@@ -106,13 +115,13 @@ class FlexDomain:
         webhook_ttid: str | None = None,
     ) -> Interaction:
         if not isinstance(channel, dict):
-            raise bad_request("Channel must be a JSON object", code=20001)
+            raise invalid("Channel must be a JSON object")
         kind = channel.get("type")
         if kind not in CHANNEL_TYPES:
-            raise bad_request(f"Channel type '{kind}' is not one of {', '.join(CHANNEL_TYPES)}", code=20001)
+            raise invalid(f"Channel type '{kind}' is not one of {', '.join(CHANNEL_TYPES)}")
         initiated_by = channel.get("initiated_by", "api")
         if initiated_by not in INITIATORS:
-            raise bad_request(f"Channel initiated_by '{initiated_by}' is not one of agent, customer, api", code=20001)
+            raise invalid(f"Channel initiated_by '{initiated_by}' is not one of agent, customer, api")
         properties = self._routing_properties(routing)
         conversation_sid, customer = self._conversation(kind, channel)
         interaction_sid = self.world.sid("KD")
@@ -143,18 +152,18 @@ class FlexDomain:
     def _routing_properties(self, routing: Any) -> dict[str, Any]:
         properties = routing.get("properties") if isinstance(routing, dict) else None
         if not isinstance(properties, dict):
-            raise bad_request("Routing must be a JSON object with 'properties'", code=20001)
+            raise invalid("Routing must be a JSON object with 'properties'")
         taskrouter = self.world.taskrouter
         workspace = properties.get("workspace_sid", taskrouter.workspace_sid)
         if workspace != taskrouter.workspace_sid:
-            raise TwilioError(404, 20404, f"The requested resource Workspace {workspace} was not found")
+            raise not_found(f"Workspace {workspace}")
         # Checked before anything is created, so a bad routing leaves no conversation behind.
         workflow_sid = properties.get("workflow_sid") or next(iter(taskrouter.workflows))
         if workflow_sid not in taskrouter.workflows:
-            raise bad_request(f"Workflow {workflow_sid} does not exist in Workspace {workspace}", code=20001)
+            raise invalid(f"Workflow {workflow_sid} does not exist in Workspace {workspace}")
         for key, known in (("worker_sid", taskrouter.workers), ("queue_sid", taskrouter.queues)):
             if properties.get(key) is not None and properties[key] not in known:
-                raise bad_request(f"Routing properties.{key} {properties[key]} does not exist", code=20001)
+                raise invalid(f"Routing properties.{key} {properties[key]} does not exist")
         channel = taskrouter.channel(
             properties.get("task_channel_unique_name") or properties.get("task_channel_sid") or "chat"
         )
@@ -163,13 +172,13 @@ class FlexDomain:
             try:
                 attributes = json.loads(attributes)
             except ValueError:
-                raise bad_request("Routing properties.attributes is not valid JSON", code=20001) from None
+                raise invalid("Routing properties.attributes is not valid JSON") from None
         if not isinstance(attributes, dict):
-            raise bad_request("Routing properties.attributes must be a JSON object", code=20001)
+            raise invalid("Routing properties.attributes must be a JSON object")
         try:
-            priority, timeout = int(properties.get("priority", 0)), int(properties.get("timeout", 86400))
+            priority, timeout = int(properties.get("priority", 0)), int(properties.get("timeout", DEFAULT_TASK_TIMEOUT))
         except (TypeError, ValueError):
-            raise bad_request("Routing properties.priority and timeout must be integers", code=20001) from None
+            raise invalid("Routing properties.priority and timeout must be integers") from None
         return {**properties, "workflow_sid": workflow_sid, "task_channel": channel.unique_name,
                 "attributes": attributes, "priority": priority, "timeout": timeout}
 
@@ -275,25 +284,23 @@ class FlexDomain:
 
     def update_channel(self, channel: InteractionChannel, status: str, routing: Any = None) -> None:
         if status not in ("closed", "inactive"):
-            raise bad_request("Status must be closed or inactive", code=20001)
+            raise invalid("Status must be closed or inactive")
         routing_status = routing.get("status") if isinstance(routing, dict) else None
         if routing is not None and routing_status != "closed":
-            raise bad_request('Routing must be {"status": "closed"}', code=20001)
+            raise invalid('Routing must be {"status": "closed"}')
         if status == "inactive" and routing_status is None:
-            raise bad_request("Routing status is required when the channel becomes inactive", code=20001)
+            raise invalid("Routing status is required when the channel becomes inactive")
         # Routing {"status": "closed"} completes the channel's tasks; without it they go to wrapping.
         target = "completed" if routing_status == "closed" else "wrapping"
         for task in self.channel_tasks(channel):
             self._finish(task, target, "Interaction channel closed")
         channel.status = status
         if status == "closed":
-            conversation = self.world.conversations.conversation(channel.conversation_sid)
-            if conversation.state != "closed":
-                self.world.conversations.close(channel.conversation_sid)
+            self.world.conversations.close(channel.conversation_sid)
 
     def update_participant(self, participant: ChannelParticipant, status: str) -> None:
         if status not in ("closed", "wrapup"):
-            raise bad_request("Status must be closed or wrapup", code=20001)
+            raise invalid("Status must be closed or wrapup")
         if participant.type != "agent" or participant.routing_properties is None:
             raise bad_request("Only an agent participant can be closed or wrapped up", code=45367)
         task = self.world.taskrouter.tasks.get(participant.routing_properties["task_sid"])
@@ -335,162 +342,4 @@ class FlexDomain:
 
 
 def _channel_address(kind: str, address: str) -> str:
-    return f"whatsapp:{address}" if kind == "whatsapp" and not address.startswith("whatsapp:") else address
-
-
-# ---------------------------------------------------------------------- REST
-
-
-def _interaction_json(interaction: Interaction) -> dict[str, Any]:
-    url = absolute(f"/v1/Interactions/{interaction.sid}")
-    return {
-        "sid": interaction.sid,
-        "channel": {"type": interaction.channel.type, "sid": interaction.channel.sid},
-        "routing": interaction.routing,
-        "interaction_context_sid": interaction.interaction_context_sid,
-        "webhook_ttid": interaction.webhook_ttid,
-        "url": url,
-        "links": {"channels": f"{url}/Channels"},
-    }
-
-
-def _channel_json(channel: InteractionChannel) -> dict[str, Any]:
-    url = absolute(f"/v1/Interactions/{channel.interaction_sid}/Channels/{channel.sid}")
-    return {
-        "sid": channel.sid,
-        "interaction_sid": channel.interaction_sid,
-        "type": channel.type,
-        "status": channel.status,
-        "error_code": channel.error_code,
-        "error_message": channel.error_message,
-        "url": url,
-        "links": {"participants": f"{url}/Participants", "invites": f"{url}/Invites", "transfers": f"{url}/Transfers"},
-    }
-
-
-def _invite_json(invite: Invite) -> dict[str, Any]:
-    return {
-        "sid": invite.sid,
-        "interaction_sid": invite.interaction_sid,
-        "channel_sid": invite.channel_sid,
-        "routing": invite.routing,
-        "url": absolute(f"/v1/Interactions/{invite.interaction_sid}/Channels/{invite.channel_sid}"
-                        f"/Invites/{invite.sid}"),
-    }
-
-
-def _participant_json(participant: ChannelParticipant) -> dict[str, Any]:
-    return {
-        "sid": participant.sid,
-        "type": participant.type,
-        "interaction_sid": participant.interaction_sid,
-        "channel_sid": participant.channel_sid,
-        "routing_properties": participant.routing_properties,
-        "url": absolute(f"/v1/Interactions/{participant.interaction_sid}/Channels/{participant.channel_sid}"
-                        f"/Participants/{participant.sid}"),
-    }
-
-
-def _flex(request: web.Request) -> FlexDomain:
-    return world_of(request).flex
-
-
-def _interaction(request: web.Request) -> Interaction:
-    interaction = _flex(request).interactions.get(request.match_info["interaction"])
-    if interaction is None:
-        raise not_found(request.path)
-    return interaction
-
-
-def _channel(request: web.Request) -> InteractionChannel:
-    channel = _interaction(request).channel
-    if channel.sid != request.match_info["channel"]:
-        raise not_found(request.path)
-    return channel
-
-
-async def create_interaction(request: web.Request) -> web.Response:
-    form = await read_form(request)
-    if "Channel" not in form:
-        raise bad_request("Missing required parameter Channel", code=20001)
-    interaction = _flex(request).create_interaction(
-        json_param(form, "Channel"), json_param(form, "Routing"),
-        interaction_context_sid=form.get("InteractionContextSid"), webhook_ttid=form.get("WebhookTtid"),
-    )
-    return web.json_response(_interaction_json(interaction))  # 200, not 201, for Interactions
-
-
-async def fetch_interaction(request: web.Request) -> web.Response:
-    return web.json_response(_interaction_json(_interaction(request)))
-
-
-async def update_interaction(request: web.Request) -> web.Response:
-    interaction = _interaction(request)
-    form = await read_form(request)
-    if "WebhookTtid" in form:
-        interaction.webhook_ttid = form["WebhookTtid"]
-    return web.json_response(_interaction_json(interaction))
-
-
-async def list_channels(request: web.Request) -> web.Response:
-    return page(request, "channels", [_channel_json(_interaction(request).channel)], max_page_size=MAX_PAGE_SIZE)
-
-
-async def fetch_channel(request: web.Request) -> web.Response:
-    return web.json_response(_channel_json(_channel(request)))
-
-
-async def update_channel(request: web.Request) -> web.Response:
-    channel = _channel(request)
-    form = await read_form(request)
-    if "Status" not in form:
-        raise bad_request("Missing required parameter Status", code=20001)
-    _flex(request).update_channel(channel, form["Status"], json_param(form, "Routing"))
-    return web.json_response(_channel_json(channel))
-
-
-async def list_invites(request: web.Request) -> web.Response:
-    records = [_invite_json(i) for i in _channel(request).invites]
-    return page(request, "invites", records, max_page_size=MAX_PAGE_SIZE)
-
-
-async def create_invite(request: web.Request) -> web.Response:
-    channel = _channel(request)
-    form = await read_form(request)
-    if "Routing" not in form:
-        raise bad_request("Missing required parameter Routing", code=20001)
-    invite = _flex(request).invite(channel, json_param(form, "Routing"))
-    return web.json_response(_invite_json(invite))  # 200 like the interaction itself
-
-
-async def list_participants(request: web.Request) -> web.Response:
-    records = [_participant_json(p) for p in _channel(request).participants]
-    return page(request, "participants", records, max_page_size=MAX_PAGE_SIZE)
-
-
-async def update_participant(request: web.Request) -> web.Response:
-    channel = _channel(request)
-    participant = next((p for p in channel.participants if p.sid == request.match_info["sid"]), None)
-    if participant is None:
-        raise not_found(request.path)
-    form = await read_form(request)
-    if "Status" not in form:
-        raise bad_request("Missing required parameter Status", code=20001)
-    _flex(request).update_participant(participant, form["Status"])
-    return web.json_response(_participant_json(participant))
-
-
-def add_routes(app: web.Application) -> None:
-    base = "/v1/Interactions/{interaction}"
-    channel = base + "/Channels/{channel}"
-    router = app.router
-    router.add_post("/v1/Interactions", create_interaction)
-    router.add_get(base, fetch_interaction)
-    router.add_post(base, update_interaction)
-    router.add_get(base + "/Channels", list_channels)
-    router.add_get(channel, fetch_channel)
-    router.add_post(channel, update_channel)
-    router.add_get(channel + "/Invites", list_invites)
-    router.add_post(channel + "/Invites", create_invite)
-    router.add_get(channel + "/Participants", list_participants)
-    router.add_post(channel + "/Participants/{sid}", update_participant)
+    return WHATSAPP_PREFIX + address if kind == "whatsapp" and not address.startswith(WHATSAPP_PREFIX) else address

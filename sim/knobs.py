@@ -89,3 +89,13 @@ class RequestLog(list[LoggedRequest]):
             for r in self
             if (method is None or r.method == method) and (path is None or re.fullmatch(path, r.path))
         ]
+
+    def sequential_round_trips(self, start: int = 0) -> int:
+        """How many requests from `start` on ran one after another: the longest chain in which each
+        request started after the previous one had been answered. Concurrent requests share a step."""
+        entries = sorted(self[start:], key=lambda r: r.started)
+        depth: list[int] = []
+        for i, entry in enumerate(entries):
+            before = [depth[j] for j in range(i) if entries[j].started + entries[j].duration <= entry.started]
+            depth.append(1 + max(before, default=0))
+        return max(depth, default=0)

@@ -86,11 +86,11 @@ async def _authenticated(request: web.Request, handler: Handler, world: World) -
 
 
 def build_app(world: World) -> web.Application:
-    from sim import admin, content, conversations, flex, taskrouter
+    from sim import admin, content, conversations_api, flex_api, taskrouter_api
 
     app = web.Application(middlewares=[twilio_middleware])
     app[WORLD] = world
-    for module in (conversations, flex, taskrouter, content, admin):
+    for module in (conversations_api, flex_api, taskrouter_api, content, admin):
         module.add_routes(app)
     return app
 

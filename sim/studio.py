@@ -1,8 +1,7 @@
 """The seed's Studio flow: on a customer message in a conversation with a Studio webhook, Send to Flex.
 
-The flow's Send to Flex widget uses the task attributes from the seed plugin's README:
-    {"KnownAgentRoutingFlag": "{{trigger.conversation.ChannelAttributes.KnownAgentRoutingFlag}}",
-     "KnownAgentWorkerSid": "{{trigger.conversation.ChannelAttributes.KnownAgentWorkerSid}}"}
+The flow's Send to Flex widget copies conversation attributes into the task, as the seed plugin's
+README configures, e.g. {"KnownAgentRoutingFlag": "{{trigger.conversation.ChannelAttributes.KnownAgentRoutingFlag}}"}.
 Liquid renders every value as a string, so the workflow's `KnownAgentRoutingFlag == "true"` sees "true".
 """
 
@@ -13,8 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sim import seed
-from sim.taskrouter import LIVE_TASK_STATUSES, json_object
-from sim.wire import TwilioError
+from sim.wire import TwilioError, json_object
 
 if TYPE_CHECKING:
     from sim.world import World
@@ -40,6 +38,11 @@ def liquid(value: Any) -> str:
     return str(value)
 
 
+# The Send to Flex widget's attributes: the seed's two routing keys plus the two outbound-panel adds
+# (README, "Connecting to a real Flex account").
+COPIED_ATTRIBUTES = ("KnownAgentRoutingFlag", "KnownAgentWorkerSid", "customerName", "twilioNumber")
+
+
 class Studio:
     def __init__(self, world: World) -> None:
         self.world = world
@@ -53,15 +56,12 @@ class Studio:
         if webhook.configuration.get("flow_sid") not in self.flows:
             return  # no such flow in this account: Studio never runs
         taskrouter = self.world.taskrouter
-        if any(t.assignment_status in LIVE_TASK_STATUSES for t in taskrouter.tasks_for_conversation(conversation.sid)):
+        if any(task.live for task in taskrouter.tasks_for_conversation(conversation.sid)):
             return
-        channel_attributes = json_object(conversation.attributes or "{}")
+        channel_attributes = json_object(conversation.attributes or "{}") or {}
         customer = conversation.customer
         channel_type = (customer.channel if customer is not None else None) or "sms"
-        attributes = {
-            "KnownAgentRoutingFlag": liquid(channel_attributes.get("KnownAgentRoutingFlag")),
-            "KnownAgentWorkerSid": liquid(channel_attributes.get("KnownAgentWorkerSid")),
-        }
+        attributes = {key: liquid(channel_attributes.get(key)) for key in COPIED_ATTRIBUTES}
         if customer is not None:
             attributes["from"] = customer.address
         try:

@@ -1,168 +1,38 @@
 """TaskRouter's state and routing engine: the seeded workspace, workers, the seed's workflow, tasks, reservations.
 
-Routing follows TaskRouter: a task is placed by the workflow (filters in order, then the default
-filter), offered to one worker at a time through a pending reservation, and re-offered when that
-reservation is rejected or times out. The REST resources live in sim/taskrouter_api.py.
+Routing follows TaskRouter: a task is placed by the workflow (sim/taskrouter_workflow.py), offered to
+one worker at a time through a pending reservation, and re-offered when that reservation is rejected
+or times out. The resources are in sim/taskrouter_models.py, the REST side in sim/taskrouter_api.py.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from sim import seed
-from sim.expressions import ExpressionError, evaluate
-from sim.flex import flex_identity
-from sim.wire import TwilioError, bad_request, dumps_compact
+from sim.flex import flex_worker_attributes
+from sim.taskrouter_models import (
+    DEFAULT_TASK_TIMEOUT,
+    HOLDING_RESERVATION_STATUSES,
+    Activity,
+    Reservation,
+    Task,
+    TaskChannel,
+    TaskQueue,
+    Worker,
+    Workflow,
+    parse_attributes,
+)
+from sim.taskrouter_workflow import Target, default_queue, evaluate_workflow, matches
+from sim.wire import TwilioError, invalid, not_found
 
 if TYPE_CHECKING:
     from sim.world import World
 
-LIVE_TASK_STATUSES = ("pending", "reserved", "assigned", "wrapping")
-# Reservations that hold a unit of the worker's capacity on the task's channel.
-HOLDING_RESERVATION_STATUSES = ("pending", "accepted", "wrapping")
+T = TypeVar("T")
+
 # Flex's default channel capacities: several chats at once, one of everything else.
 CHANNEL_CAPACITY = {"default": 1, "voice": 1, "chat": 3, "sms": 1}
-DEFAULT_TASK_TIMEOUT = 86400
-
-
-@dataclass
-class Activity:
-    sid: str
-    friendly_name: str
-    available: bool
-    created: float
-
-
-@dataclass
-class TaskChannel:
-    sid: str
-    unique_name: str
-    friendly_name: str
-    capacity: int
-    created: float
-
-
-@dataclass
-class TaskQueue:
-    sid: str
-    friendly_name: str
-    target_workers: str
-    created: float
-
-
-@dataclass
-class Workflow:
-    sid: str
-    friendly_name: str
-    configuration: dict[str, Any]
-    created: float
-
-
-@dataclass(eq=False)
-class Worker:
-    sid: str
-    friendly_name: str
-    attributes: str  # JSON string, as TaskRouter stores it
-    activity: Activity
-    order: int  # seed order, the last tie-breaker when choosing the longest-idle worker
-    created: float
-    updated: float
-    status_changed: float
-    last_routed: float | None = None  # when a task was last reserved for or assigned to this worker
-    reservations: list[Reservation] = field(default_factory=list)
-
-    @property
-    def available(self) -> bool:
-        return self.activity.available
-
-    @property
-    def attributes_dict(self) -> dict[str, Any]:
-        return json_object(self.attributes)
-
-
-@dataclass(eq=False)
-class Task:
-    sid: str
-    attributes_text: str
-    attributes: dict[str, Any]
-    workflow: Workflow
-    channel: TaskChannel
-    priority: int
-    timeout: int
-    created: float
-    updated: float
-    seq: int  # creation order
-    queue: TaskQueue | None = None
-    queue_entered: float | None = None
-    routing_target: str | None = None  # WK… when the task was created for one worker
-    assignment_status: str = "pending"
-    reason: str | None = None
-    version: int = 1  # the ETag
-    rejected_by: set[str] = field(default_factory=set)
-    reservations: list[Reservation] = field(default_factory=list)
-
-    @property
-    def etag(self) -> str:
-        return str(self.version)
-
-    @property
-    def live(self) -> bool:
-        return self.assignment_status in LIVE_TASK_STATUSES
-
-    def active_reservation(self) -> Reservation | None:
-        return next((r for r in self.reservations if r.status in HOLDING_RESERVATION_STATUSES), None)
-
-
-@dataclass(eq=False)
-class Reservation:
-    sid: str
-    task: Task
-    worker: Worker
-    created: float
-    updated: float
-    status: str = "pending"
-    version: int = 1
-
-    @property
-    def etag(self) -> str:
-        return str(self.version)
-
-
-def json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def parse_attributes(value: str | dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    """(text, object) of task/worker attributes; 400 unless it is a JSON object."""
-    if value is None:
-        return "{}", {}
-    if isinstance(value, dict):
-        return dumps_compact(value), value
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise bad_request("Attributes must be a valid JSON object", code=20001)
-    return value, parsed
-
-
-def _flex_worker_attributes(worker: seed.Worker) -> str:
-    return json.dumps({
-        "full_name": worker.full_name,
-        "email": worker.friendly_name,
-        "contact_uri": f"client:{flex_identity(worker.friendly_name)}",
-        "roles": ["agent"],
-        "routing": {"skills": [], "levels": {}},
-    })
 
 
 class TaskRouterDomain:
@@ -192,8 +62,8 @@ class TaskRouterDomain:
             seed.WORKFLOW_SID: Workflow(seed.WORKFLOW_SID, "Assign to Anyone", seed.WORKFLOW_CONFIGURATION, now)
         }
         self.workers = {
-            w.sid: Worker(w.sid, w.friendly_name, _flex_worker_attributes(w), self.activities[w.activity.sid],
-                          order, now, now, now)
+            w.sid: Worker(w.sid, w.friendly_name, flex_worker_attributes(w.full_name, w.friendly_name),
+                          self.activities[w.activity.sid], order, now, now, now)
             for order, w in enumerate(seed.WORKERS)
         }
         self.tasks: dict[str, Task] = {}
@@ -206,39 +76,33 @@ class TaskRouterDomain:
     # ------------------------------------------------------------------ lookups
 
     def missing(self, collection: str, sid: str) -> TwilioError:
-        path = f"/v1/Workspaces/{self.workspace_sid}/{collection}/{sid}"
-        return TwilioError(404, 20404, f"The requested resource {path} was not found")
+        return not_found(f"/v1/Workspaces/{self.workspace_sid}/{collection}/{sid}")
+
+    def _find(self, found: dict[str, T], collection: str, sid: str) -> T:
+        if sid not in found:
+            raise self.missing(collection, sid)
+        return found[sid]
 
     def activity(self, sid: str) -> Activity:
-        if sid not in self.activities:
-            raise self.missing("Activities", sid)
-        return self.activities[sid]
+        return self._find(self.activities, "Activities", sid)
 
     def worker(self, sid: str) -> Worker:
-        if sid not in self.workers:
-            raise self.missing("Workers", sid)
-        return self.workers[sid]
+        return self._find(self.workers, "Workers", sid)
 
     def task(self, sid: str) -> Task:
-        if sid not in self.tasks:
-            raise self.missing("Tasks", sid)
-        return self.tasks[sid]
+        return self._find(self.tasks, "Tasks", sid)
 
     def queue(self, sid: str) -> TaskQueue:
-        if sid not in self.queues:
-            raise self.missing("TaskQueues", sid)
-        return self.queues[sid]
+        return self._find(self.queues, "TaskQueues", sid)
 
     def workflow(self, sid: str) -> Workflow:
-        if sid not in self.workflows:
-            raise self.missing("Workflows", sid)
-        return self.workflows[sid]
+        return self._find(self.workflows, "Workflows", sid)
 
     def channel(self, sid_or_name: str) -> TaskChannel:
         for channel in self.channels.values():
             if sid_or_name in (channel.sid, channel.unique_name):
                 return channel
-        raise bad_request(f"TaskChannel '{sid_or_name}' does not exist in this Workspace", code=20001)
+        raise invalid(f"TaskChannel '{sid_or_name}' does not exist in this Workspace")
 
     def worker_named(self, friendly_name: str) -> Worker | None:
         wanted = friendly_name.casefold()
@@ -248,7 +112,7 @@ class TaskRouterDomain:
         return [t for t in self.tasks.values() if t.attributes.get("conversationSid") == conversation_sid]
 
     def queue_members(self, queue: TaskQueue) -> list[Worker]:
-        return [w for w in self.workers.values() if _matches(queue.target_workers, w.attributes_dict)]
+        return [w for w in self.workers.values() if matches(queue.target_workers, w.attributes_dict)]
 
     # ------------------------------------------------------------------ tasks
 
@@ -269,13 +133,11 @@ class TaskRouterDomain:
         `route=False` leaves it pending until `dispatch()` (Flex answers with the task as created).
         """
         if workflow_sid not in self.workflows:
-            raise bad_request(f"WorkflowSid '{workflow_sid}' is not a Workflow of this Workspace", code=20001)
-        if worker_sid is not None and worker_sid not in self.workers:
-            raise bad_request(f"Worker '{worker_sid}' does not exist in this Workspace", code=20001)
-        if queue_sid is not None and queue_sid not in self.queues:
-            raise bad_request(f"TaskQueue '{queue_sid}' does not exist in this Workspace", code=20001)
+            raise invalid(f"WorkflowSid '{workflow_sid}' is not a Workflow of this Workspace")
+        _check_known(self.workers, worker_sid, "Worker")
+        _check_known(self.queues, queue_sid, "TaskQueue")
         if timeout < 1:
-            raise bad_request("Timeout must be a positive number of seconds", code=20001)
+            raise invalid("Timeout must be a positive number of seconds")
         text, parsed = parse_attributes(attributes)
         now = self.world.now()
         self._seq += 1
@@ -348,15 +210,14 @@ class TaskRouterDomain:
             "completed": ("assigned", "wrapping"),
         }
         if status not in ("pending", "reserved", "assigned", "canceled", "wrapping", "completed"):
-            raise bad_request(f"AssignmentStatus '{status}' is not one of canceled, wrapping, completed", code=20001)
+            raise invalid(f"AssignmentStatus '{status}' is not one of canceled, wrapping, completed")
         if status not in allowed:
-            raise bad_request(f"AssignmentStatus cannot be set to '{status}'; TaskRouter sets it", code=20001)
+            raise invalid(f"AssignmentStatus cannot be set to '{status}'; TaskRouter sets it")
         if task.assignment_status not in allowed[status]:
-            raise bad_request(
-                f"Task {task.sid} is {task.assignment_status}; it can become {status} only from "
-                f"{' or '.join(allowed[status])}", code=20001)
+            raise invalid(f"Task {task.sid} is {task.assignment_status}; it can become {status} only from "
+                          f"{' or '.join(allowed[status])}")
         if status in ("canceled", "completed") and not reason:
-            raise bad_request(f"Reason is required when the task is {status}", code=20001)
+            raise invalid(f"Reason is required when the task is {status}")
 
     def _set_task_status(self, task: Task, status: str, reason: str | None = None) -> None:
         task.assignment_status = status
@@ -391,8 +252,7 @@ class TaskRouterDomain:
         friendly_name: str | None = None,
         reject_pending_reservations: bool = False,
     ) -> Worker:
-        if activity_sid is not None and activity_sid not in self.activities:
-            raise bad_request(f"Activity '{activity_sid}' does not exist in this Workspace", code=20001)
+        _check_known(self.activities, activity_sid, "Activity")
         if friendly_name is not None:
             other = self.worker_named(friendly_name)
             if other is not None and other is not worker:
@@ -407,13 +267,16 @@ class TaskRouterDomain:
         return worker
 
     def set_worker_activity(self, worker: Worker, activity: Activity, reject_pending: bool = False) -> None:
-        if activity is not worker.activity:
-            worker.activity = activity
-            worker.status_changed = worker.updated = self.world.now()
+        self._move(worker, activity)
         if reject_pending and not activity.available:
             for reservation in [r for r in worker.reservations if r.status == "pending"]:
                 self._reject(reservation)
         self.dispatch()
+
+    def _move(self, worker: Worker, activity: Activity) -> None:
+        if activity is not worker.activity:
+            worker.activity = activity
+            worker.status_changed = worker.updated = self.world.now()
 
     # ------------------------------------------------------------------ reservations
 
@@ -422,15 +285,13 @@ class TaskRouterDomain:
         if_match: str | None = None,
     ) -> Reservation:
         self._check_etag(reservation.etag, if_match)
-        if worker_activity_sid is not None and worker_activity_sid not in self.activities:
-            raise bad_request(f"Activity '{worker_activity_sid}' does not exist in this Workspace", code=20001)
+        _check_known(self.activities, worker_activity_sid, "Activity")
         allowed = {"accepted": ("pending",), "rejected": ("pending",), "wrapping": ("accepted",),
                    "completed": ("accepted", "wrapping")}
         if status not in allowed:
-            raise bad_request(f"ReservationStatus must be one of {', '.join(allowed)}", code=20001)
+            raise invalid(f"ReservationStatus must be one of {', '.join(allowed)}")
         if reservation.status not in allowed[status]:
-            message = f"Reservation {reservation.sid} is {reservation.status}, it cannot be {status}"
-            raise bad_request(message, code=20001)
+            raise invalid(f"Reservation {reservation.sid} is {reservation.status}, it cannot be {status}")
         task = reservation.task
         if status == "accepted":
             self._set_reservation_status(reservation, "accepted")
@@ -466,10 +327,7 @@ class TaskRouterDomain:
         self._set_reservation_status(reservation, "timeout")
         # As TaskRouter does, a worker who lets a reservation time out is moved to the timeout activity
         # (before the task is re-offered, so it goes to someone else or waits for a known agent).
-        worker = reservation.worker
-        if worker.activity is not self.timeout_activity:
-            worker.activity = self.timeout_activity
-            worker.status_changed = worker.updated = self.world.now()
+        self._move(reservation.worker, self.timeout_activity)
         self._back_to_pending(reservation.task)
 
     def _back_to_pending(self, task: Task) -> None:
@@ -494,14 +352,12 @@ class TaskRouterDomain:
         finally:
             self._dispatching = False
 
-    def _place(self, task: Task) -> tuple[TaskQueue | None, list[str] | None]:
+    def _place(self, task: Task) -> Target:
         """The queue the workflow puts the task in, and the only workers it may go to (None = the queue's)."""
         if task.routing_target is not None:
-            target: tuple[TaskQueue | None, list[str] | None] = (
-                task.queue or self._default_queue(task), [task.routing_target]
-            )
+            target: Target = (task.queue or default_queue(self, task), [task.routing_target])
         else:
-            target = self._evaluate_workflow(task)
+            target = evaluate_workflow(self, task)
         queue = target[0]
         if queue is not None and task.queue is not queue:
             task.queue = queue
@@ -509,33 +365,6 @@ class TaskRouterDomain:
         elif queue is not None and task.queue_entered is None:
             task.queue_entered = self.world.now()
         return target
-
-    def _default_queue(self, task: Task) -> TaskQueue | None:
-        default = task.workflow.configuration.get("task_routing", {}).get("default_filter", {})
-        return self.queues.get(default.get("queue", ""))
-
-    def _evaluate_workflow(self, task: Task) -> tuple[TaskQueue | None, list[str] | None]:
-        routing = task.workflow.configuration.get("task_routing", {})
-        for workflow_filter in routing.get("filters", []):
-            if not _matches(workflow_filter.get("expression", ""), task.attributes):
-                continue
-            for target in workflow_filter.get("targets", []):
-                queue = self.queues.get(target.get("queue", ""))
-                if queue is None:
-                    continue
-                if "known_worker_sid" in target:
-                    sid = _task_reference(target["known_worker_sid"], task.attributes)
-                    if sid in self.workers:
-                        return queue, [sid]
-                    continue  # no such worker: the target cannot take the task
-                if "known_worker_friendly_name" in target:
-                    name = _task_reference(target["known_worker_friendly_name"], task.attributes)
-                    named = self.worker_named(str(name))
-                    if named is not None:
-                        return queue, [named.sid]
-                    continue
-                return queue, None
-        return self._default_queue(task), None
 
     def _offer(self, task: Task) -> None:
         queue, only = self._place(task)
@@ -564,24 +393,6 @@ class TaskRouterDomain:
         return held < channel.capacity
 
 
-def _matches(expression: str, document: dict[str, Any]) -> bool:
-    try:
-        return evaluate(expression, document)
-    except ExpressionError:
-        return False  # TaskRouter refuses to save a workflow with a bad expression; never route on one
-
-
-def _task_reference(reference: str, attributes: dict[str, Any]) -> Any:
-    """Resolve a workflow value such as "task.KnownAgentWorkerSid" against the task's attributes."""
-    if not reference.startswith("task."):
-        return reference
-    value: Any = attributes
-    for part in reference.removeprefix("task.").split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
-def add_routes(app: web.Application) -> None:
-    from sim import taskrouter_api  # the REST resources; kept apart from the engine
-
-    taskrouter_api.add_routes(app)
+def _check_known(known: dict[str, Any], sid: str | None, kind: str) -> None:
+    if sid is not None and sid not in known:
+        raise invalid(f"{kind} '{sid}' does not exist in this Workspace")

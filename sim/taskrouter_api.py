@@ -1,26 +1,29 @@
-"""TaskRouter v1 REST resources (taskrouter.twilio.com/v1/Workspaces/{WorkspaceSid}/…) over sim/taskrouter.py."""
+"""TaskRouter v1 REST resources (taskrouter.twilio.com/v1/Workspaces/{WorkspaceSid}/…) over sim/taskrouter.py.
+
+The JSON of each resource is sim/taskrouter_json.py.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 from aiohttp import web
 
 from sim.expressions import ExpressionError, compile_expression
-from sim.taskrouter import (
-    DEFAULT_TASK_TIMEOUT,
-    Activity,
-    Reservation,
-    Task,
-    TaskChannel,
-    TaskQueue,
-    TaskRouterDomain,
-    Worker,
-    Workflow,
+from sim.taskrouter import TaskRouterDomain
+from sim.taskrouter_json import (
+    activity_json,
+    channel_json,
+    queue_json,
+    reservation_json,
+    task_json,
+    worker_json,
+    workflow_json,
+    workspace_json,
 )
-from sim.wire import absolute, bad_request, bool_param, iso, not_found, page, read_form, respond
-from sim.world import world_of
+from sim.taskrouter_models import DEFAULT_TASK_TIMEOUT, Reservation, Task, Worker, Workflow
+from sim.wire import bool_param, invalid, not_found, page, read_form, respond
+from sim.world import account_of, world_of
 
 MAX_PAGE_SIZE = 1000
 
@@ -32,212 +35,26 @@ def _domain(request: web.Request) -> TaskRouterDomain:
     return domain
 
 
-def _ws_url(domain: TaskRouterDomain, tail: str = "") -> str:
-    return absolute(f"/v1/Workspaces/{domain.workspace_sid}{tail}")
-
-
 def _int(value: str | None, name: str) -> int | None:
     if value is None:
         return None
     try:
         return int(value)
     except ValueError:
-        raise bad_request(f"{name} must be an integer", code=20001) from None
-
-
-def _account(request: web.Request) -> str:
-    return world_of(request).config.account_sid
-
-
-# ---------------------------------------------------------------------- representations
-
-
-def workspace_json(domain: TaskRouterDomain, account_sid: str) -> dict[str, Any]:
-    links = {name: _ws_url(domain, f"/{path}") for name, path in (
-        ("activities", "Activities"), ("statistics", "Statistics"), ("real_time_statistics", "RealTimeStatistics"),
-        ("cumulative_statistics", "CumulativeStatistics"), ("task_queues", "TaskQueues"), ("tasks", "Tasks"),
-        ("workers", "Workers"), ("workflows", "Workflows"), ("task_channels", "TaskChannels"), ("events", "Events"))}
-    return {
-        "account_sid": account_sid,
-        "date_created": iso(domain.created),
-        "date_updated": iso(domain.created),
-        "default_activity_name": domain.default_activity.friendly_name,
-        "default_activity_sid": domain.default_activity.sid,
-        "event_callback_url": None,
-        "events_filter": None,
-        "friendly_name": domain.friendly_name,
-        "links": links,
-        "multi_task_enabled": True,
-        "prioritize_queue_order": "FIFO",
-        "sid": domain.workspace_sid,
-        "timeout_activity_name": domain.timeout_activity.friendly_name,
-        "timeout_activity_sid": domain.timeout_activity.sid,
-        "url": _ws_url(domain),
-    }
-
-
-def activity_json(domain: TaskRouterDomain, activity: Activity, account_sid: str) -> dict[str, Any]:
-    return {
-        "account_sid": account_sid,
-        "available": activity.available,
-        "date_created": iso(activity.created),
-        "date_updated": iso(activity.created),
-        "friendly_name": activity.friendly_name,
-        "sid": activity.sid,
-        "workspace_sid": domain.workspace_sid,
-        "url": _ws_url(domain, f"/Activities/{activity.sid}"),
-        "links": {"workspace": _ws_url(domain)},
-    }
-
-
-def worker_json(domain: TaskRouterDomain, worker: Worker, account_sid: str) -> dict[str, Any]:
-    url = _ws_url(domain, f"/Workers/{worker.sid}")
-    return {
-        "account_sid": account_sid,
-        "activity_name": worker.activity.friendly_name,
-        "activity_sid": worker.activity.sid,
-        "attributes": worker.attributes,
-        "available": worker.available,
-        "date_created": iso(worker.created),
-        "date_status_changed": iso(worker.status_changed),
-        "date_updated": iso(worker.updated),
-        "friendly_name": worker.friendly_name,
-        "sid": worker.sid,
-        "workspace_sid": domain.workspace_sid,
-        "url": url,
-        "links": {
-            "channels": f"{url}/Channels",
-            "activity": _ws_url(domain, f"/Activities/{worker.activity.sid}"),
-            "workspace": _ws_url(domain),
-            "reservations": f"{url}/Reservations",
-            "worker_channels": f"{url}/Channels",
-            "worker_statistics": f"{url}/Statistics",
-        },
-    }
-
-
-def queue_json(domain: TaskRouterDomain, queue: TaskQueue, account_sid: str) -> dict[str, Any]:
-    url = _ws_url(domain, f"/TaskQueues/{queue.sid}")
-    return {
-        "account_sid": account_sid,
-        "assignment_activity_name": None,
-        "assignment_activity_sid": None,
-        "date_created": iso(queue.created),
-        "date_updated": iso(queue.created),
-        "friendly_name": queue.friendly_name,
-        "max_reserved_workers": 1,
-        "reservation_activity_name": None,
-        "reservation_activity_sid": None,
-        "sid": queue.sid,
-        "target_workers": queue.target_workers,
-        "task_order": "FIFO",
-        "url": url,
-        "workspace_sid": domain.workspace_sid,
-        "links": {"workspace": _ws_url(domain), "statistics": f"{url}/Statistics",
-                  "real_time_statistics": f"{url}/RealTimeStatistics",
-                  "cumulative_statistics": f"{url}/CumulativeStatistics"},
-    }
-
-
-def workflow_json(domain: TaskRouterDomain, workflow: Workflow, account_sid: str, timeout: float) -> dict[str, Any]:
-    url = _ws_url(domain, f"/Workflows/{workflow.sid}")
-    return {
-        "account_sid": account_sid,
-        "assignment_callback_url": None,
-        "configuration": json.dumps(workflow.configuration),
-        "date_created": iso(workflow.created),
-        "date_updated": iso(workflow.created),
-        "document_content_type": "application/json",
-        "fallback_assignment_callback_url": None,
-        "friendly_name": workflow.friendly_name,
-        "sid": workflow.sid,
-        "task_reservation_timeout": int(timeout),
-        "workspace_sid": domain.workspace_sid,
-        "url": url,
-        "links": {"statistics": f"{url}/Statistics", "real_time_statistics": f"{url}/RealTimeStatistics",
-                  "cumulative_statistics": f"{url}/CumulativeStatistics"},
-    }
-
-
-def channel_json(domain: TaskRouterDomain, channel: TaskChannel, account_sid: str) -> dict[str, Any]:
-    return {
-        "account_sid": account_sid,
-        "date_created": iso(channel.created),
-        "date_updated": iso(channel.created),
-        "friendly_name": channel.friendly_name,
-        "sid": channel.sid,
-        "unique_name": channel.unique_name,
-        "workspace_sid": domain.workspace_sid,
-        "channel_optimized_routing": None,
-        "url": _ws_url(domain, f"/TaskChannels/{channel.sid}"),
-        "links": {"workspace": _ws_url(domain)},
-    }
-
-
-def task_json(domain: TaskRouterDomain, task: Task, account_sid: str, now: float) -> dict[str, Any]:
-    url = _ws_url(domain, f"/Tasks/{task.sid}")
-    links = {"workflow": _ws_url(domain, f"/Workflows/{task.workflow.sid}"), "workspace": _ws_url(domain),
-             "reservations": f"{url}/Reservations"}
-    if task.queue is not None:
-        links["task_queue"] = _ws_url(domain, f"/TaskQueues/{task.queue.sid}")
-    return {
-        "account_sid": account_sid,
-        "age": int(now - task.created),
-        "assignment_status": task.assignment_status,
-        "attributes": task.attributes_text,
-        "addons": "{}",
-        "date_created": iso(task.created),
-        "date_updated": iso(task.updated),
-        "task_queue_entered_date": iso(task.queue_entered) if task.queue_entered is not None else None,
-        "priority": task.priority,
-        "reason": task.reason,
-        "sid": task.sid,
-        "task_queue_sid": task.queue.sid if task.queue else None,
-        "task_queue_friendly_name": task.queue.friendly_name if task.queue else None,
-        "task_channel_sid": task.channel.sid,
-        "task_channel_unique_name": task.channel.unique_name,
-        "timeout": task.timeout,
-        "workflow_sid": task.workflow.sid,
-        "workflow_friendly_name": task.workflow.friendly_name,
-        "workspace_sid": domain.workspace_sid,
-        "url": url,
-        "links": links,
-        "virtual_start_time": iso(task.created),
-        "ignore_capacity": False,
-        "routing_target": task.routing_target,
-    }
-
-
-def reservation_json(domain: TaskRouterDomain, reservation: Reservation, account_sid: str,
-                     via_worker: bool = False) -> dict[str, Any]:
-    task_url = _ws_url(domain, f"/Tasks/{reservation.task.sid}")
-    worker_url = _ws_url(domain, f"/Workers/{reservation.worker.sid}")
-    return {
-        "account_sid": account_sid,
-        "date_created": iso(reservation.created),
-        "date_updated": iso(reservation.updated),
-        "reservation_status": reservation.status,
-        "sid": reservation.sid,
-        "task_sid": reservation.task.sid,
-        "worker_name": reservation.worker.friendly_name,
-        "worker_sid": reservation.worker.sid,
-        "workspace_sid": domain.workspace_sid,
-        "url": f"{worker_url if via_worker else task_url}/Reservations/{reservation.sid}",
-        "links": {"task": task_url, "worker": worker_url, "workspace": _ws_url(domain)},
-    }
+        raise invalid(f"{name} must be an integer") from None
 
 
 # ---------------------------------------------------------------------- handlers
 
 
 async def fetch_workspace(request: web.Request) -> web.Response:
-    return respond(workspace_json(_domain(request), _account(request)))
+    return respond(workspace_json(_domain(request), account_of(request)))
 
 
 async def list_workspaces(request: web.Request) -> web.Response:
     domain = world_of(request).taskrouter
     name = request.query.get("FriendlyName")
-    records = [workspace_json(domain, _account(request))] if name in (None, domain.friendly_name) else []
+    records = [workspace_json(domain, account_of(request))] if name in (None, domain.friendly_name) else []
     return page(request, "workspaces", records, max_page_size=MAX_PAGE_SIZE)
 
 
@@ -245,14 +62,14 @@ async def list_activities(request: web.Request) -> web.Response:
     domain = _domain(request)
     name = request.query.get("FriendlyName")
     available = bool_param(request.query.get("Available"))
-    records = [activity_json(domain, a, _account(request)) for a in domain.activities.values()
+    records = [activity_json(domain, a, account_of(request)) for a in domain.activities.values()
                if (name is None or a.friendly_name == name) and (available is None or a.available == available)]
     return page(request, "activities", records, max_page_size=MAX_PAGE_SIZE)
 
 
 async def fetch_activity(request: web.Request) -> web.Response:
     domain = _domain(request)
-    return respond(activity_json(domain, domain.activity(request.match_info["sid"]), _account(request)))
+    return respond(activity_json(domain, domain.activity(request.match_info["sid"]), account_of(request)))
 
 
 def _worker_filter(request: web.Request, domain: TaskRouterDomain) -> Callable[[Worker], bool]:
@@ -286,13 +103,13 @@ async def list_workers(request: web.Request) -> web.Response:
     workers = [w for w in domain.workers.values() if keep(w)]
     if request.query.get("Ordering", "").lower() == "datecreated:desc":
         workers.reverse()
-    records = [worker_json(domain, w, _account(request)) for w in workers]
+    records = [worker_json(domain, w, account_of(request)) for w in workers]
     return page(request, "workers", records, max_page_size=MAX_PAGE_SIZE)
 
 
 async def fetch_worker(request: web.Request) -> web.Response:
     domain = _domain(request)
-    return respond(worker_json(domain, domain.worker(request.match_info["sid"]), _account(request)))
+    return respond(worker_json(domain, domain.worker(request.match_info["sid"]), account_of(request)))
 
 
 async def update_worker(request: web.Request) -> web.Response:
@@ -306,24 +123,24 @@ async def update_worker(request: web.Request) -> web.Response:
         friendly_name=form.get("FriendlyName"),
         reject_pending_reservations=bool(bool_param(form.get("RejectPendingReservations"))),
     )
-    return respond(worker_json(domain, worker, _account(request)))
+    return respond(worker_json(domain, worker, account_of(request)))
 
 
 async def list_queues(request: web.Request) -> web.Response:
     domain = _domain(request)
     name = request.query.get("FriendlyName")
-    records = [queue_json(domain, q, _account(request)) for q in domain.queues.values()
+    records = [queue_json(domain, q, account_of(request)) for q in domain.queues.values()
                if name is None or q.friendly_name == name]
     return page(request, "task_queues", records, max_page_size=MAX_PAGE_SIZE)
 
 
 async def fetch_queue(request: web.Request) -> web.Response:
     domain = _domain(request)
-    return respond(queue_json(domain, domain.queue(request.match_info["sid"]), _account(request)))
+    return respond(queue_json(domain, domain.queue(request.match_info["sid"]), account_of(request)))
 
 
 def _workflow(request: web.Request, domain: TaskRouterDomain, workflow: Workflow) -> dict[str, Any]:
-    return workflow_json(domain, workflow, _account(request), world_of(request).config.reservation_timeout)
+    return workflow_json(domain, workflow, account_of(request), world_of(request).config.reservation_timeout)
 
 
 async def list_workflows(request: web.Request) -> web.Response:
@@ -341,7 +158,7 @@ async def fetch_workflow(request: web.Request) -> web.Response:
 
 async def list_channels(request: web.Request) -> web.Response:
     domain = _domain(request)
-    records = [channel_json(domain, c, _account(request)) for c in domain.channels.values()]
+    records = [channel_json(domain, c, account_of(request)) for c in domain.channels.values()]
     return page(request, "channels", records, max_page_size=MAX_PAGE_SIZE)
 
 
@@ -351,7 +168,7 @@ async def fetch_channel(request: web.Request) -> web.Response:
     channel = next((c for c in domain.channels.values() if sid in (c.sid, c.unique_name)), None)
     if channel is None:
         raise domain.missing("TaskChannels", sid)
-    return respond(channel_json(domain, channel, _account(request)))
+    return respond(channel_json(domain, channel, account_of(request)))
 
 
 # ---------------------------------------------------------------------- tasks
@@ -361,7 +178,7 @@ def _compile(expression: str) -> Callable[[Any], bool]:
     try:
         return compile_expression(expression)
     except ExpressionError as error:
-        raise bad_request(str(error), code=20001) from None
+        raise invalid(str(error)) from None
 
 
 def _statuses(values: list[str]) -> set[str]:
@@ -383,7 +200,7 @@ def _ordered(tasks: list[Task], ordering: str | None) -> list[Task]:
         field_name, _, direction = clause.partition(":")
         key = _ORDER_KEYS.get(field_name.strip().lower())
         if key is None or direction.strip().lower() not in ("asc", "desc", ""):
-            raise bad_request(f"Invalid Ordering '{ordering}'", code=20001)
+            raise invalid(f"Invalid Ordering '{ordering}'")
         ordered.sort(key=key, reverse=direction.strip().lower() == "desc")
     return ordered
 
@@ -413,12 +230,12 @@ async def list_tasks(request: web.Request) -> web.Response:
     tasks = _ordered([t for t in domain.tasks.values() if keep(t)], query.get("Ordering"))
     now = world_of(request).now()
     # Attributes are returned in lists too: the seed plugin reads them from the list result.
-    records = [task_json(domain, t, _account(request), now) for t in tasks]
+    records = [task_json(domain, t, account_of(request), now) for t in tasks]
     return page(request, "tasks", records, max_page_size=MAX_PAGE_SIZE)
 
 
 def _task_response(request: web.Request, domain: TaskRouterDomain, task: Task, status: int = 200) -> web.Response:
-    body = task_json(domain, task, _account(request), world_of(request).now())
+    body = task_json(domain, task, account_of(request), world_of(request).now())
     return web.json_response(body, status=status, headers={"ETag": task.etag})
 
 
@@ -428,11 +245,11 @@ async def create_task(request: web.Request) -> web.Response:
     workflow_sid = form.get("WorkflowSid")
     if workflow_sid is None:
         if len(domain.workflows) != 1:
-            raise bad_request("WorkflowSid is required when the Workspace has several Workflows", code=20001)
+            raise invalid("WorkflowSid is required when the Workspace has several Workflows")
         workflow_sid = next(iter(domain.workflows))
     target = form.get("RoutingTarget")
     if target is not None and not target.startswith(("WK", "WQ", "WW")):
-        raise bad_request(f"RoutingTarget '{target}' is not a Worker, TaskQueue or Workflow SID", code=20001)
+        raise invalid(f"RoutingTarget '{target}' is not a Worker, TaskQueue or Workflow SID")
     task = domain.create_task(
         form.get("Attributes", "{}"),
         workflow_sid=target if target and target.startswith("WW") else workflow_sid,
@@ -487,7 +304,7 @@ async def list_reservations(request: web.Request) -> web.Response:
     reservations, via_worker = _scope(request, domain)
     status = request.query.get("ReservationStatus")
     worker_sid = request.query.get("WorkerSid")
-    records = [reservation_json(domain, r, _account(request), via_worker) for r in reservations
+    records = [reservation_json(domain, r, account_of(request), via_worker) for r in reservations
                if (status is None or r.status == status) and (worker_sid is None or r.worker.sid == worker_sid)]
     return page(request, "reservations", records, max_page_size=MAX_PAGE_SIZE)
 
@@ -503,7 +320,7 @@ def _reservation(request: web.Request, domain: TaskRouterDomain) -> tuple[Reserv
 
 def _reservation_response(request: web.Request, domain: TaskRouterDomain, reservation: Reservation,
                           via_worker: bool) -> web.Response:
-    body = reservation_json(domain, reservation, _account(request), via_worker)
+    body = reservation_json(domain, reservation, account_of(request), via_worker)
     return web.json_response(body, headers={"ETag": reservation.etag})
 
 

@@ -6,7 +6,7 @@ import base64
 import json
 import random
 from datetime import UTC, datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -83,6 +83,11 @@ def bad_request(message: str, code: int = 21201) -> TwilioError:
     return TwilioError(400, code, message)
 
 
+def invalid(message: str) -> TwilioError:
+    """A parameter value Twilio would refuse, where no more specific code is documented."""
+    return TwilioError(400, 20001, message)
+
+
 async def read_form(request: web.Request) -> MultiDictProxy[str]:
     """Form parameters of a POST (repeated keys kept, in order)."""
     if request.method != "POST":
@@ -102,6 +107,15 @@ def json_param(form: MultiDictProxy[str], name: str, default: Any = None) -> Any
         return json.loads(raw)
     except ValueError:
         raise bad_request(f"Parameter '{name}' is not valid JSON") from None
+
+
+def json_object(raw: str) -> dict[str, Any] | None:
+    """The JSON object `raw` holds, or None when it is not JSON or not an object."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def bool_param(value: str | None) -> bool | None:
@@ -130,7 +144,7 @@ def _offset(token: str) -> int:
         raw = token[2:]
         return int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
     except ValueError:
-        raise bad_request(f"Invalid PageToken '{token}'", code=20001) from None
+        raise invalid(f"Invalid PageToken '{token}'") from None
 
 
 def page(
@@ -146,9 +160,9 @@ def page(
         page_size = int(query.get("PageSize", default_page_size))
         page_number = int(query.get("Page", 0))
     except ValueError:
-        raise bad_request("PageSize and Page must be integers", code=20001) from None
+        raise invalid("PageSize and Page must be integers") from None
     if not 1 <= page_size <= max_page_size:
-        raise bad_request(f"PageSize must be between 1 and {max_page_size}", code=20001)
+        raise invalid(f"PageSize must be between 1 and {max_page_size}")
     offset = _offset(query["PageToken"]) if "PageToken" in query else 0
     filters = [(k, v) for k, v in query.items() if k not in ("PageSize", "Page", "PageToken")]
 
@@ -178,7 +192,3 @@ def dumps_compact(value: Any) -> str:
 
 def repeated(form: MultiDictProxy[str], name: str) -> list[str]:
     return list(form.getall(name, []))
-
-
-def first(values: Iterable[Any], default: Any = None) -> Any:
-    return next(iter(values), default)

@@ -61,3 +61,7 @@ WORLD = web.AppKey("world", World)
 
 def world_of(request: web.Request) -> World:
     return request.app[WORLD]
+
+
+def account_of(request: web.Request) -> str:
+    return world_of(request).config.account_sid

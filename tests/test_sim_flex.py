@@ -15,7 +15,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from sim import seed
-from sim.conversations import Conversation
+from sim.conversations_models import Conversation
 from sim.flex import flex_identity, flex_identity_decode
 from sim.server import Simulator
 
