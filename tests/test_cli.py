@@ -41,3 +41,16 @@ def test_help_names_the_simulator_command(tmp_path: Path) -> None:
     result = _run(tmp_path, "--help")
     assert result.returncode == 0
     assert "sim" in result.stdout and "--agent" in result.stdout
+
+
+def test_simulator_port_in_use_is_a_readable_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run(tmp_path, "sim", "--port", str(port))
+    assert result.returncode == 2
+    assert "could not start the Twilio simulator" in result.stderr
+    assert "Traceback" not in result.stderr

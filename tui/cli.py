@@ -95,10 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings.model_copy(
             update={"agent": settings.agent.model_copy(update={"identity": args.agent, "worker_sid": None})}
         )
-    if args.command == "sim":
-        _run_sim(args, settings)
-    else:
-        asyncio.run(_run_app(settings))
+    try:
+        if args.command == "sim":
+            _run_sim(args, settings)
+        else:
+            asyncio.run(_run_app(settings))
+    except OSError as error:  # e.g. the simulator's port is taken
+        print(f"outbound-panel: could not start the Twilio simulator: {error.strerror or error}", file=sys.stderr)
+        return 2
     return 0
 
 
