@@ -147,6 +147,7 @@ class BindingTaken(TwilioError):
 
 
 _CONVERSATION_SID = re.compile(r"\bCH[0-9a-fA-F]{32}\b")
+SEND_ID = "outboundSendId"  # message attribute that marks which send posted it
 _LIVE_TASK_STATUSES = ["pending", "reserved", "assigned", "wrapping"]
 _SDK_PREFIX = re.compile(r"^Unable to [a-z ]+: ")
 
@@ -319,15 +320,26 @@ class TwilioGateway:
                              target="studio", configuration_flow_sid=self.settings.flex.inbound_studio_flow_sid))
 
     async def send_message(self, conversation_sid: str, author: str, body: str | None,
-                           content_sid: str | None, content_variables: dict[str, str]) -> str:
+                           content_sid: str | None, content_variables: dict[str, str], send_id: str) -> str:
+        """Posts the message once. `send_id` goes into its attributes so find_message can tell whether an
+        unanswered post landed."""
         messages = self._conversations.conversations(conversation_sid).messages
+        attributes = json.dumps({SEND_ID: send_id})
         if content_sid:
-            call = messages.create_async(author=author, content_sid=content_sid,
-                                         content_variables=json.dumps(content_variables) if content_variables else values.unset)
+            variables = json.dumps(content_variables) if content_variables else values.unset
+            call = messages.create_async(author=author, content_sid=content_sid, content_variables=variables,
+                                         attributes=attributes)
         else:
-            call = messages.create_async(author=author, body=body)
+            call = messages.create_async(author=author, body=body, attributes=attributes)
         message = await self._call("sending the message", call)
         return message.sid
+
+    async def find_message(self, conversation_sid: str, send_id: str) -> str | None:
+        """The SID of the message posted with this send_id, if it landed."""
+        messages = await self._call("checking whether the message was sent",
+                                    self._conversations.conversations(conversation_sid).messages.list_async(
+                                        order="desc", page_size=50, limit=50))
+        return next((m.sid for m in messages if _json(m.attributes).get(SEND_ID) == send_id), None)
 
     async def message_sids(self, conversation_sid: str) -> list[str]:
         messages = await self._call("checking the conversation's messages",
@@ -361,6 +373,11 @@ class TwilioGateway:
         await self._call("closing the chat task",
                          self.client.flex_api.v1.interaction(created.interaction_sid)
                          .channels(created.channel_sid).update_async(status="closed", routing={"status": "closed"}))
+
+    async def cancel_task(self, task_sid: str) -> None:
+        await self._call("cancelling the chat task",
+                         self._workspace.tasks(task_sid).update_async(
+                             assignment_status="canceled", reason="outbound message could not be sent"))
 
     async def live_tasks(self, conversation_sid: str) -> list[LiveTask]:
         tasks = await self._call("looking for the conversation's task",

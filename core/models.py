@@ -8,7 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InvalidSend
-from core.phone import display, parse_destination
+from core.phone import as_e164, display, parse_destination
 from core.settings import SendersSettings
 
 MAX_BODY = 1600  # Twilio's limit for a Conversations message body
@@ -18,6 +18,9 @@ _CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
 class Channel(StrEnum):
     SMS = "sms"
     WHATSAPP = "whatsapp"
+
+
+_CHANNEL_NAMES = {Channel.SMS: "an SMS", Channel.WHATSAPP: "a WhatsApp"}
 
 
 class SendMode(StrEnum):
@@ -83,10 +86,10 @@ def prepare_send(
     channel = Channel(channel)
     customer = parse_destination(destination)
     configured = senders.sms if channel is Channel.SMS else senders.whatsapp
-    sender = sender.removeprefix("whatsapp:").strip()
+    sender = as_e164(sender.removeprefix("whatsapp:").strip())
     if sender not in configured:
         known = ", ".join(display(s) for s in configured) or "none configured"
-        raise InvalidSend("sender", f"{display(sender)} is not a {channel.value.upper()} sender here (senders: {known}).")
+        raise InvalidSend("sender", f"{display(sender)} is not {_CHANNEL_NAMES[channel]} sender here (senders: {known}).")
     text = body if body and body.strip() else None
     if content_sid and text:
         raise InvalidSend("body", "Send either a message or a template, not both.")

@@ -5,13 +5,16 @@ open_chat:  1. Flex Interaction with the customer as participant → conversatio
 wait_me/any 1. ConversationWithParticipants (customer + routing attributes, flag always written)
             2. the Studio webhook (the reply route) and the message, concurrently
 An existing open conversation is found through Twilio's own duplicate-binding error (50416/50425),
-so the happy path pays nothing for the check.
+so the happy path pays nothing for the check. A create left without an answer (timeout, reset, lost
+response) is looked up before it counts as failed: what Twilio made anyway is used, not left behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 from typing import Any
 
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
@@ -55,18 +58,33 @@ class OutboundService:
     # -- new conversation --------------------------------------------------------------------------
 
     async def _open_chat(self, request: SendRequest) -> SendResult:
-        created = await self.gateway.create_interaction(
-            {"type": request.channel.value, "initiated_by": "agent",
-             "participants": [{"address": request.address, "proxy_address": request.proxy_address}]},
-            self._routing(request),
-        )
+        try:
+            created = await self.gateway.create_interaction(
+                {"type": request.channel.value, "initiated_by": "agent",
+                 "participants": [{"address": request.address, "proxy_address": request.proxy_address}]},
+                self._routing(request),
+            )
+        except TwilioUnavailable:
+            # No answer does not mean nothing was made: Flex may hold the conversation and my task already.
+            made = await self._interaction_made_anyway(request)
+            if made is None:
+                raise
+            created = made
         message_sid = await self._message_or_undo(request, created.conversation_sid, undo=lambda: self.gateway.close_interaction(created))
         return self._chat_result(request, created, message_sid, reused=False)
 
     async def _send_and_wait(self, request: SendRequest) -> SendResult:
-        conversation_sid = await self.gateway.create_conversation(
-            request.address, request.proxy_address, self.conversation_attributes(request)
-        )
+        try:
+            conversation_sid = await self.gateway.create_conversation(
+                request.address, request.proxy_address, self.conversation_attributes(request)
+            )
+        except TwilioUnavailable:
+            # No answer does not mean nothing was made: a conversation now holding the pair is sent to as an
+            # existing one (routing rewritten, reply route added when missing), never left behind as an orphan.
+            found = await self._pair_conversation(request)
+            if found is None:
+                raise
+            return await self._send_on_existing(request, found)
         route, message = await asyncio.gather(
             self.gateway.add_studio_webhook(conversation_sid),
             self._message_or_undo(request, conversation_sid, undo=lambda: self.gateway.delete_conversation(conversation_sid)),
@@ -77,6 +95,34 @@ class OutboundService:
         if isinstance(route, BaseException):
             await self._repair_route(conversation_sid, route)
         return SendResult(mode=request.mode, conversation_sid=conversation_sid, message_sid=message)
+
+    async def _pair_conversation(self, request: SendRequest) -> str | None:
+        try:
+            return await self.gateway.find_conversation(request.address, request.proxy_address)
+        except OutboundError:
+            return None
+
+    async def _interaction_made_anyway(self, request: SendRequest) -> CreatedInteraction | None:
+        """The chat an unanswered Interactions create made: the pair's conversation, still without a message,
+        with a live outbound task of an interaction that is not someone else's. None when nothing was made."""
+        try:
+            conversation_sid = await self.gateway.find_conversation(request.address, request.proxy_address)
+            if conversation_sid is None:
+                return None
+            tasks, messages = await asyncio.gather(self.gateway.live_tasks(conversation_sid),
+                                                   self.gateway.message_sids(conversation_sid))
+            if messages:
+                return None  # a conversation in use before this send: not the one it made
+            for task in tasks:
+                interaction_sid = task.attributes.get("flexInteractionSid")
+                channel_sid = task.attributes.get("flexInteractionChannelSid")
+                if (task.attributes.get("direction") == "outbound" and interaction_sid and channel_sid
+                        and await self.gateway.task_worker_sid(task.sid) in (None, self.agent.sid)):
+                    return CreatedInteraction(interaction_sid=interaction_sid, channel_sid=channel_sid,
+                                              conversation_sid=conversation_sid, task_sid=task.sid)
+        except OutboundError:
+            return None
+        return None
 
     # -- existing conversation ---------------------------------------------------------------------
 
@@ -97,7 +143,8 @@ class OutboundService:
                 {"type": request.channel.value, "initiated_by": "agent", "properties": {"media_channel_sid": conversation_sid}},
                 self._routing(request),
             )
-            message_sid = await self._message_or_undo(request, conversation_sid, undo=lambda: self.gateway.close_interaction(created))
+            # The conversation was there before this send: undo only the task, keep the conversation.
+            message_sid = await self._message_or_undo(request, conversation_sid, undo=lambda: self.gateway.cancel_task(created.task_sid))
             return self._chat_result(request, created, message_sid, reused=True)
         # Wait modes: rewrite the routing explicitly (never leave an earlier send's flag behind) and make
         # sure a reply has a route: the live task when there is one, else the Studio webhook.
@@ -151,34 +198,24 @@ class OutboundService:
         return SendResult(mode=request.mode, conversation_sid=created.conversation_sid, message_sid=message_sid,
                           reused=reused, interaction_sid=created.interaction_sid, task_sid=created.task_sid)
 
-    async def _message(self, request: SendRequest, conversation_sid: str) -> str:
+    async def _message(self, request: SendRequest, conversation_sid: str, send_id: str | None = None) -> str:
         return await self.gateway.send_message(conversation_sid, self.agent.identity, request.body,
-                                               request.content_sid, request.content_variables)
+                                               request.content_sid, request.content_variables,
+                                               send_id or uuid.uuid4().hex)
 
     async def _message_or_undo(self, request: SendRequest, conversation_sid: str, undo: Any) -> str:
-        """The message; if it did not reach the customer, the new conversation is removed so it blocks no one."""
+        """The message; if it did not reach the customer, what this send made is undone so it blocks no one."""
+        send_id = uuid.uuid4().hex  # marks the message so an unanswered post can be found, never re-posted
         try:
-            return await self._message(request, conversation_sid)
-        except TwilioUnavailable as error:
-            # No answer does not mean not sent: look before deciding (never re-post blindly).
-            if await self._message_landed(conversation_sid):
-                return await self._landed_sid(conversation_sid)
-            await self._undo(undo, conversation_sid)
-            raise SendFailed(f"The message was not sent: {error} Nothing reached the customer.",
-                             reached_customer=False, cause=error) from error
+            return await self._message(request, conversation_sid, send_id)
         except OutboundError as error:
+            if isinstance(error, TwilioUnavailable):  # no answer does not mean not sent: look before deciding
+                with contextlib.suppress(OutboundError):
+                    if landed := await self.gateway.find_message(conversation_sid, send_id):
+                        return landed
             await self._undo(undo, conversation_sid)
             raise SendFailed(f"The message was not sent: {error} Nothing reached the customer.",
                              reached_customer=False, cause=error) from error
-
-    async def _message_landed(self, conversation_sid: str) -> bool:
-        try:
-            return bool(await self.gateway.message_sids(conversation_sid))
-        except OutboundError:
-            return False
-
-    async def _landed_sid(self, conversation_sid: str) -> str:
-        return (await self.gateway.message_sids(conversation_sid))[0]
 
     async def _undo(self, undo: Any, conversation_sid: str) -> None:
         try:

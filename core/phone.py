@@ -38,3 +38,11 @@ def display(e164: str) -> str:
         return phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL)
     except NumberParseException:
         return e164
+
+
+def as_e164(text: str) -> str:
+    """A number already known to be E.164 somewhere (a configured sender), however it is spaced; else `text`."""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(text, None), PhoneNumberFormat.E164)
+    except NumberParseException:
+        return text
