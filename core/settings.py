@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Literal, Annotated, Any, Self
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -179,6 +179,19 @@ class AgentSettings(_Group):
     worker_sid: WorkerSid | None = None
 
 
+class CannedSettings(_Group):
+    sms: list[Annotated[str, AfterValidator(_non_empty)]]
+    whatsapp: list[Annotated[str, AfterValidator(_non_empty)]]
+
+
+class UiSettings(_Group):
+    default_mode: Literal["open_chat", "wait_me", "wait_any"]
+    keep_draft_after_send: bool
+    cursor_blink: bool
+    phone_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    keys: dict[str, str]  # binding id -> key(s), e.g. {"send" = "ctrl+s"}
+
+
 class SimSettings(_Group):
     customer_reply_delay: Annotated[float, Field(ge=0)]
     delivery_delay: Annotated[float, Field(ge=0)]
@@ -196,6 +209,8 @@ class Settings(BaseSettings):
     flex: FlexSettings
     senders: SendersSettings
     agent: AgentSettings
+    canned: CannedSettings
+    ui: UiSettings
     sim: SimSettings
 
     @classmethod
