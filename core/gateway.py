@@ -123,6 +123,14 @@ class AgentInfo(BaseModel):
         return encode_identity(self.friendly_name)
 
 
+class Activity(BaseModel):
+    """A TaskRouter activity of the workspace (Available, Offline, …); `available` = takes tasks."""
+
+    sid: str
+    name: str
+    available: bool
+
+
 class CreatedInteraction(BaseModel):
     """What Flex made for an outbound interaction: the conversation and the task routed to the agent."""
 
@@ -221,6 +229,7 @@ class TwilioGateway:
         self.deadline = deadline
         self._conversations = client.conversations.v1
         self._workspace = client.taskrouter.v1.workspaces(settings.flex.workspace_sid)
+        self._agent_worker_sid: str | None = None  # known once fetch_agent has found the worker
 
     async def _call(self, what: str, call: Awaitable[T]) -> T:
         try:
@@ -247,13 +256,22 @@ class TwilioGateway:
             if not found:
                 raise NotFound(f"No TaskRouter worker is named {agent.identity!r} in this workspace.")
             worker = found[0]
-        return AgentInfo(
-            sid=worker.sid,
-            friendly_name=worker.friendly_name,
-            full_name=_json(worker.attributes).get("full_name") or worker.friendly_name,
-            activity_name=worker.activity_name,
-            available=bool(worker.available),
-        )
+        self._agent_worker_sid = worker.sid
+        return _agent_info(worker)
+
+    async def activities(self) -> list[Activity]:
+        """The workspace's TaskRouter activities, in Twilio's order."""
+        found = await self._call("listing the agent activities", self._workspace.activities.list_async())
+        return [Activity(sid=a.sid, name=a.friendly_name, available=bool(a.available)) for a in found]
+
+    async def set_agent_activity(self, activity_sid: str) -> AgentInfo:
+        """Moves the agent's worker to this activity; returns the worker as Twilio now has it."""
+        worker_sid = self._agent_worker_sid or self.settings.agent.worker_sid
+        if worker_sid is None:
+            worker_sid = (await self.fetch_agent()).sid
+        worker = await self._call("changing the agent's activity",
+                                  self._workspace.workers(worker_sid).update_async(activity_sid=activity_sid))
+        return _agent_info(worker)
 
     async def worker_name(self, *, friendly_name: str | None = None, sid: str | None = None) -> str | None:
         """A worker's full name (Flex's `full_name` attribute), else its friendly name; None when unknown."""
@@ -393,6 +411,16 @@ class TwilioGateway:
                                         self._workspace.tasks(task_sid).reservations.list_async())
         held = [r for r in reservations if r.reservation_status in ("pending", "accepted", "wrapping")]
         return held[0].worker_sid if held else None
+
+
+def _agent_info(worker: Any) -> AgentInfo:
+    return AgentInfo(
+        sid=worker.sid,
+        friendly_name=worker.friendly_name,
+        full_name=_json(worker.attributes).get("full_name") or worker.friendly_name,
+        activity_name=worker.activity_name,
+        available=bool(worker.available),
+    )
 
 
 def _json(text: str | None) -> dict[str, Any]:

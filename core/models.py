@@ -81,10 +81,13 @@ def prepare_send(
     content_sid: str | None = None,
     content_variables: dict[str, str] | None = None,
     customer_name: str | None = None,
+    region: str = "US",
 ) -> SendRequest:
-    """Checks everything that can be checked without Twilio; raises InvalidSend with the reason."""
+    """Checks everything that can be checked without Twilio; raises InvalidSend with the reason.
+
+    `region` (ISO 3166 code) is the country assumed for a destination typed without +country code."""
     channel = Channel(channel)
-    customer = parse_destination(destination)
+    customer = parse_destination(destination, region)
     configured = senders.sms if channel is Channel.SMS else senders.whatsapp
     sender = as_e164(sender.removeprefix("whatsapp:").strip())
     if sender not in configured:

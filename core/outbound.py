@@ -44,6 +44,7 @@ class OutboundService:
             channel=payload.channel, destination=payload.destination, sender=payload.caller_id,
             mode=payload.mode, senders=self.gateway.settings.senders, body=payload.body,
             content_sid=payload.content_template_sid, content_variables=payload.content_variables,
+            region=self.gateway.settings.ui.phone_region,
         )
         return await self.send(request)
 

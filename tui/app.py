@@ -1,49 +1,209 @@
-"""The Textual application. Until the panel lands it shows where it is connected and who the agent is."""
+"""The Textual application: wires the session (core) to the panel and the keys. It does not decide."""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.widgets import Footer, Header, Static
+import contextlib
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 
-from core.gateway import AgentInfo, TwilioGateway, open_client
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL, ActionVetoed, TogglePanelPayload
+from core.errors import OutboundError
+from core.models import SendMode
+from core.phone import display, parse_destination
 from core.settings import Settings
+from core.session import Session
+from tui.screens.help import HelpScreen
+from tui.widgets.agent_bar import AgentBar
+from tui.widgets.panel import MODE_LABELS, OutboundPanel
+
+Connect = Callable[[], AbstractAsyncContextManager[tuple[Session, str]]]
+
+SENT = {
+    SendMode.OPEN_CHAT: "chat task opened for you",
+    SendMode.WAIT_ME: "the reply will be routed to you",
+    SendMode.WAIT_ANY: "the reply will be routed to any agent",
+}
 
 
 class OutboundPanelApp(App[None]):
-    """Bindings: q quits."""
+    """Bindings (ids remappable under [ui.keys]): ctrl+s send in the chosen mode, ctrl+o send and open chat,
+    ctrl+r send and route the reply to me, ctrl+t send and route it to any agent, f2 toggle the panel,
+    f3 become available, f1 / ? help, ctrl+p command palette, ctrl+q quit."""
 
     TITLE = "outbound-panel"
-    BINDINGS = [Binding("q", "quit", "Quit", id="quit")]
+    CSS_PATH = "app.tcss"
+    BINDINGS = [
+        Binding("ctrl+s", "send", "Send", id="send"),
+        Binding("ctrl+o", "send('open_chat')", "Open chat", id="send_open_chat"),
+        Binding("ctrl+r", "send('wait_me')", "Reply to me", id="send_wait_me"),
+        Binding("ctrl+t", "send('wait_any')", "Reply to any", id="send_wait_any"),
+        Binding("f2", "toggle_panel", "Panel", id="toggle_panel"),
+        Binding("f3", "become_available", "Available", id="become_available"),
+        Binding("f1,question_mark", "help", "Help", id="help"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", show=False),
+    ]
+    AGENT_REFRESH_SECONDS = 15.0
 
-    def __init__(self, settings: Settings, backend_label: str) -> None:
+    def __init__(self, settings: Settings, connect: Connect, where: str) -> None:
         super().__init__()
         self.settings = settings
-        self.backend_label = backend_label
+        self.connect = connect  # opens the session (and the embedded simulator, in demo mode)
+        self.where = where  # what the agent is connecting to, until the session says it exactly
+        self.session: Session | None = None
+        self.activity_names: list[str] = []
+        self._exit_stack = contextlib.AsyncExitStack()
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="")
-        yield Static("Connecting…", id="status", markup=False)
+        yield AgentBar()
+        panel = OutboundPanel(self.settings)
+        panel.border_title = "Outbound message"
+        yield panel
         yield Footer()
 
     async def on_mount(self) -> None:
-        self.run_worker(self._connect(), exclusive=True)
+        self.set_keymap(dict(self.settings.ui.keys))
+        for control in self.query("Input, TextArea"):
+            control.cursor_blink = self.settings.ui.cursor_blink  # type: ignore[attr-defined]
+        self.query_one(AgentBar).connecting(self.where)
+        self.query_one(OutboundPanel).disabled = True
+        self._connect()
 
+    async def on_unmount(self) -> None:
+        await self._exit_stack.aclose()
+
+    # -- session -------------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="connect")
     async def _connect(self) -> None:
-        status = self.query_one("#status", Static)
-        where = self.backend_label
+        panel = self.query_one(OutboundPanel)
         try:
-            async with open_client(self.settings) as client:
-                agent = await TwilioGateway(client, self.settings).fetch_agent()
-        except Exception as error:  # shown, never raised: the placeholder must not crash on a bad backend
-            status.update(f"Backend: {where}\nCould not reach it: {error}")
+            self.session, self.where = await self._exit_stack.enter_async_context(self.connect())
+        except OutboundError as error:
+            panel.show_status(f"Could not connect to {self.where}: {error}", "error")
             return
-        status.update(_describe(where, agent))
+        self.session.bus.register(TOGGLE_OUTBOUND_MESSAGE_PANEL, TogglePanelPayload, self._toggle_panel)
+        with contextlib.suppress(OutboundError):  # the palette then offers only "Become Available"
+            self.activity_names = await self.session.activity_names()
+        panel.disabled = False
+        self._show_agent()
+        panel.query_one("#destination").focus()
+        self.set_interval(self.AGENT_REFRESH_SECONDS, self._refresh_agent)
 
+    def _show_agent(self) -> None:
+        assert self.session is not None
+        agent = self.session.agent
+        self.query_one(AgentBar).show(f"{agent.full_name} ({agent.friendly_name})", agent.activity_name,
+                                      agent.available, self.where)
+        self.query_one(OutboundPanel).set_offline(None if agent.available else agent.activity_name)
 
-def _describe(where: str, agent: AgentInfo) -> str:
-    return (
-        f"Backend: {where}\n"
-        f"Agent: {agent.full_name} ({agent.friendly_name}) — {agent.activity_name}\n\n"
-        "The outbound messaging panel arrives in the next release."
-    )
+    @work(exclusive=True, group="agent")
+    async def _refresh_agent(self) -> None:
+        if self.session is None:
+            return
+        with contextlib.suppress(OutboundError):  # a missed refresh is retried at the next tick
+            await self.session.refresh_agent()
+            self._show_agent()
+
+    # -- actions -------------------------------------------------------------------------------------
+
+    def action_send(self, mode: str | None = None) -> None:
+        panel = self.query_one(OutboundPanel)
+        self._send(SendMode(mode) if mode else panel.mode)
+
+    @on(OutboundPanel.SendRequested)
+    def _send_requested(self, event: OutboundPanel.SendRequested) -> None:
+        self._send(event.mode)
+
+    def _send(self, mode: SendMode) -> None:
+        panel = self.query_one(OutboundPanel)
+        if self.session is None or panel.sending or panel.disabled:
+            return  # a second press while a send runs sends nothing
+        problem = panel.problem()
+        if problem is not None:
+            panel.show_status(problem, "error")
+            return
+        panel.set_sending(True)
+        panel.show_status(f"Sending ({MODE_LABELS[mode].lower()})…", "progress")
+        self._run_send(mode)
+
+    @work(group="send")
+    async def _run_send(self, mode: SendMode) -> None:
+        assert self.session is not None
+        panel = self.query_one(OutboundPanel)
+        payload = panel.payload(mode)
+        try:
+            result = await self.session.send(payload)
+        except ActionVetoed as veto:
+            panel.show_status(f"Not sent: {veto.reason}", "error")
+        except OutboundError as error:
+            panel.show_status(str(error), "error")
+            self.notify(str(error), severity="error", markup=False)
+        else:
+            customer = display(parse_destination(payload.destination, self.settings.ui.phone_region))
+            reused = " (existing conversation)" if result.reused else ""
+            holder = f"; in the open chat of {result.holder}" if result.holder else ""
+            sentence = f"Sent to {customer}{reused}: {SENT[mode]}{holder}."
+            panel.show_status(sentence, "success")
+            self.notify(sentence, markup=False)
+            if not self.settings.ui.keep_draft_after_send:
+                panel.clear_draft()
+        finally:
+            panel.set_sending(False)
+
+    async def action_toggle_panel(self) -> None:
+        if self.session is not None:
+            await self.session.bus.invoke(TOGGLE_OUTBOUND_MESSAGE_PANEL, {})
+        else:
+            await self._toggle_panel(TogglePanelPayload())
+
+    async def _toggle_panel(self, payload: TogglePanelPayload) -> bool:
+        panel = self.query_one(OutboundPanel)
+        visible = (not panel.display) if payload.open is None else payload.open
+        panel.display = visible
+        return visible
+
+    @work(exclusive=True, group="agent")
+    async def action_become_available(self) -> None:
+        await self._set_activity(None)
+
+    async def _set_activity(self, name: str | None) -> None:
+        if self.session is None:
+            return
+        try:
+            if name is None:
+                await self.session.become_available()
+            else:
+                await self.session.set_activity(name)
+        except OutboundError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        self._show_agent()
+
+    def action_help(self) -> None:
+        keys = [(self.get_key_display(b), b.description, b.id or "") for _, b in self._bindings_for_help()]
+        self.push_screen(HelpScreen(keys))
+
+    def _bindings_for_help(self) -> Iterable[tuple[str, Binding]]:
+        for binding in self._bindings.key_to_bindings.values():
+            for item in binding:
+                if item.id:
+                    yield item.key, item
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand("Toggle the message panel", "Show or hide the outbound panel (F2)", self.action_toggle_panel)
+        for mode, label in MODE_LABELS.items():
+            yield SystemCommand(label, f"Send the draft: {SENT[mode]}", lambda m=mode: self.action_send(m.value))
+        yield SystemCommand("Become Available", "Set your TaskRouter activity to Available (F3)",
+                            self.action_become_available)
+        for name in self.activity_names:
+            yield SystemCommand(f"Change activity: {name}", f"Set your TaskRouter activity to {name}",
+                                lambda n=name: self.run_worker(self._set_activity(n), group="agent", exclusive=True))
+        yield SystemCommand("Help", "Keys and what they do (F1)", self.action_help)
+        yield SystemCommand("Quit", "Quit outbound-panel (ctrl+q)", self.exit)
+

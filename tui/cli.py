@@ -10,6 +10,7 @@ from typing import AsyncIterator, Sequence
 
 from pydantic import SecretStr
 
+from core.session import Session, open_session
 from core.settings import Settings, SettingsError, load_settings
 from sim import seed
 from sim.server import Simulator, serve_forever
@@ -54,14 +55,26 @@ async def backend(settings: Settings) -> AsyncIterator[tuple[Settings, str]]:
                 "base_url": simulator.base_url,
             }
         )
-        yield settings.model_copy(update={"twilio": twilio}), f"embedded Twilio simulator ({simulator.base_url})"
+        yield settings.model_copy(update={"twilio": twilio}), "embedded Twilio simulator"
+
+
+@contextlib.asynccontextmanager
+async def connect(settings: Settings) -> AsyncIterator[tuple[Session, str]]:
+    """The agent's session on the backend; what the app enters once it is on screen."""
+    async with backend(settings) as (connected, label), open_session(connected) as session:
+        yield session, label
+
+
+def where(settings: Settings) -> str:
+    if settings.twilio.has_credentials:
+        return settings.twilio.base_url or "Twilio"
+    return "the embedded Twilio simulator"
 
 
 async def _run_app(settings: Settings) -> None:
     from tui.app import OutboundPanelApp  # textual is imported only when the app runs
 
-    async with backend(settings) as (connected, label):
-        await OutboundPanelApp(connected, label).run_async()
+    await OutboundPanelApp(settings, lambda: connect(settings), where(settings)).run_async()
 
 
 def _run_sim(args: argparse.Namespace, settings: Settings) -> None:

@@ -1,0 +1,422 @@
+"""Startup, memory and terminal-traffic figures for `outbound-panel`, beside a minimal Textual app.
+
+Run: .venv/bin/python bench/startup.py            (about a minute; stdlib only, drives the apps in a pty)
+
+Both apps run under `sys.executable` (use the project's venv) in a pseudo-terminal of 80×24 with
+TERM=xterm-256color and a clean environment: no TWILIO_* / OUTBOUND_PANEL_* / TEXTUAL_* variables,
+HOME and XDG_CONFIG_HOME pointing at an empty temp dir (no user settings file), cwd = that temp dir
+(no .env). So ours starts its embedded Twilio simulator in-process, as the demo does.
+
+  ours     `python -m tui.cli` with PYTHONPATH = this checkout
+  minimal  an App whose only widget is one Static (inline `-c` code, MINIMAL_APP below)
+
+Nothing answers the terminal queries the apps send (DECRQM 2026/2048): both see a terminal without
+synchronized output, the same for both.
+
+Figures, one `name: value` line each on stdout (progress and diagnostics go to stderr):
+
+- first frame: from just before the process is spawned to the moment we read the pty chunk that
+  completes the first full screen. Textual enters the alternate screen, sends its mode set-up, then
+  writes each frame as one write() that reaches us in several chunks (the pty hands out ≤ 4 KiB at
+  a time). A frame is detected as: the app's marker text (ours: the product name in the Header;
+  minimal: the Static's text), then a cursor move to the last row (24), then the frame's closing
+  cursor placement on another row. If that closing move never comes, the time of the last chunk of
+  the burst holding the marker is used (flagged on stderr). Medians of --runs spawns of each,
+  interleaved ours, minimal, ours, … after one unmeasured warm-up of each (pyc and disk caches).
+  Each spawn is quit right after its first frame. Budget: ours ≤ 1.5 × minimal.
+- RSS after start: VmRSS from /proc/<pid>/status 2 s after the first frame, in MB (MiB) — for ours
+  this includes the embedded simulator, which runs in the same process. Budget ≤ 60 MB.
+- idle: once output has settled (2 s without a byte, waited for at most 10 s), bytes written to
+  the pty in --idle-seconds (10) with no input, per second. Budget 0 B/s.
+- bytes per typed character, twice: keys sent one by one 100 ms apart (so each can get its own
+  repaint), then read until 1 s without output; bytes written minus the idle rate over that time,
+  divided by the keys. First --chars (20) presses of `x`, bound in neither app: in the minimal app
+  it changes nothing (0); in ours the focused destination field rejects it (its `restrict` allows
+  phone characters only), which Textual answers with a bell (BEL, 1 byte). Then the number
+  `+14155550100` typed into whatever has focus: in ours the destination field, so this is the echo
+  cost of typing (the field, its formatted ✓/✗ mark, the send button and the problem line
+  repainting); the minimal app has no input, so 0.
+
+Each app is quit by ctrl+q (its quit key in both), then SIGTERM, then SIGKILL to its process
+group, all with bounded waits; `quit by key` lines count the runs that exited on the key alone.
+
+Exit status: 0 when every budget is met, 1 when one is missed, 2 when an app could not be measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import importlib.util
+import os
+import pty
+import re
+import select
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ROWS, COLS = 24, 80
+
+FIRST_FRAME_BUDGET = 1.5  # × the minimal app's
+RSS_BUDGET_MB = 60.0
+IDLE_BUDGET = 0.0  # B/s
+
+MINIMAL_MARKER = "minimal-bench-static"
+MINIMAL_APP = f"""
+from textual.app import App
+from textual.widgets import Static
+
+class MinimalApp(App):
+    def compose(self):
+        yield Static({MINIMAL_MARKER!r})
+
+MinimalApp().run()
+"""
+
+CURSOR_MOVE = re.compile(rb"\x1b\[(\d+);(\d+)H")
+SPAWN_TIMEOUT = 20.0  # s to the first frame before giving up on a run
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    name: str
+    argv: list[str]
+    marker: bytes  # text painted in the first frame
+    quit_key: bytes
+
+
+QUIT = b"\x11"  # ctrl+q: ours binds it (id "quit"), and it is Textual's own quit key for the minimal app
+OURS = AppSpec("ours", [sys.executable, "-m", "tui.cli"], b"outbound-panel", QUIT)
+MINIMAL = AppSpec("minimal", [sys.executable, "-c", MINIMAL_APP], MINIMAL_MARKER.encode(), QUIT)
+UNBOUND_KEY = b"x"
+TYPED_NUMBER = b"+14155550100"  # typed into whatever has focus; in ours that is the destination field
+
+
+class Unmeasurable(Exception):
+    """An app did not start or did not paint; str() says which and shows its last output."""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def clean_env(home: str) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": home,
+        "XDG_CONFIG_HOME": home,
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(REPO),
+    }
+    if "SYSTEMROOT" in os.environ:  # harmless elsewhere; keeps the env explicit
+        env["SYSTEMROOT"] = os.environ["SYSTEMROOT"]
+    return env
+
+
+def _take_terminal() -> None:  # in the child, after setsid(): make the pty our controlling terminal
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def first_frame_end(buffer: bytes | bytearray, marker: bytes) -> int | None:
+    """Offset just past the first full frame holding `marker`, or None while it is incomplete."""
+    start = buffer.find(marker)
+    if start < 0:
+        return None
+    last_row_written = False
+    for move in CURSOR_MOVE.finditer(buffer, start):
+        row = int(move.group(1))
+        if row == ROWS:
+            last_row_written = True
+        elif last_row_written:
+            return move.end()
+    return None
+
+
+class Session:
+    """One app in its own pty; every byte it writes is read (so it never blocks) and time-stamped."""
+
+    def __init__(self, app: AppSpec, env: dict[str, str], cwd: str) -> None:
+        self.app = app
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        self.master = master
+        self.output = bytearray()
+        self.chunks: list[tuple[float, int]] = []  # (read time, offset in output after the chunk)
+        self.eof = False
+        self.started = time.perf_counter()
+        try:
+            self.proc = subprocess.Popen(
+                app.argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
+                start_new_session=True, preexec_fn=_take_terminal, close_fds=True,
+            )
+        finally:
+            os.close(slave)
+        os.set_blocking(master, False)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def pump(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for output and read what is there; True when something was read."""
+        if self.eof:
+            time.sleep(max(timeout, 0))
+            return False
+        ready, _, _ = select.select([self.master], [], [], max(timeout, 0))
+        if not ready:
+            return False
+        try:
+            data = os.read(self.master, 65536)
+        except BlockingIOError:
+            return False
+        except OSError:  # EIO: the slave side is closed, the app is gone
+            data = b""
+        if not data:
+            self.eof = True
+            return False
+        now = time.perf_counter()
+        self.output += data
+        self.chunks.append((now, len(self.output)))
+        return True
+
+    def read_for(self, seconds: float) -> int:
+        """Read for `seconds`; returns the bytes written meanwhile."""
+        before, end = len(self.output), time.perf_counter() + seconds
+        while (left := end - time.perf_counter()) > 0:
+            self.pump(left)
+        return len(self.output) - before
+
+    def read_until_quiet(self, quiet: float, bound: float) -> bool:
+        """Read until `quiet` s pass without output (True) or `bound` s pass (False)."""
+        end = time.perf_counter() + bound
+        last = time.perf_counter()
+        while (now := time.perf_counter()) < end:
+            if now - last >= quiet:
+                return True
+            if self.pump(min(quiet - (now - last), end - now)):
+                last = time.perf_counter()
+            elif self.eof:
+                return True
+        return False
+
+    def wait_first_frame(self, timeout: float = SPAWN_TIMEOUT) -> float:
+        """Seconds from spawn to the read that completed the first frame."""
+        end = self.started + timeout
+        marker_seen_at: float | None = None
+        while time.perf_counter() < end and not self.eof:
+            if not self.pump(min(0.05, end - time.perf_counter())):
+                if marker_seen_at is not None and time.perf_counter() - marker_seen_at > 1.0:
+                    return self._burst_end_fallback()
+                continue
+            if first_frame_end(self.output, self.app.marker) is not None:
+                return self.chunks[-1][0] - self.started
+            if marker_seen_at is None and self.app.marker in self.output:
+                marker_seen_at = time.perf_counter()
+        raise Unmeasurable(
+            f"{self.app.name}: no first frame within {timeout:.0f} s"
+            f"{' (the app exited)' if self.eof else ''}; last output: {bytes(self.output[-600:])!r}"
+        )
+
+    def _burst_end_fallback(self) -> float:
+        start = self.output.find(self.app.marker)
+        chunk = next(i for i, (_, offset) in enumerate(self.chunks) if offset > start)
+        while chunk + 1 < len(self.chunks) and self.chunks[chunk + 1][0] - self.chunks[chunk][0] < 0.1:
+            chunk += 1
+        log(f"{self.app.name}: frame end not recognised; used the end of the burst holding the marker")
+        return self.chunks[chunk][0] - self.started
+
+    # -- the process -----------------------------------------------------------------------------
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        raise Unmeasurable(f"{self.app.name}: no VmRSS in /proc/{self.proc.pid}/status")
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def close(self) -> bool:
+        """Quit by key, then SIGTERM, then SIGKILL; reaps the child. True when the key sufficed."""
+        by_key = False
+        try:
+            if self.proc.poll() is None:
+                try:
+                    self.type(self.app.quit_key)
+                except OSError:
+                    pass
+                by_key = self._wait_exit(5.0)
+                for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+                    if self.proc.poll() is not None:
+                        break
+                    try:
+                        os.killpg(self.proc.pid, sig)
+                    except ProcessLookupError:
+                        break
+                    self._wait_exit(wait)
+            try:
+                self.proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                log(f"{self.app.name}: pid {self.proc.pid} survived SIGKILL")
+        finally:
+            os.close(self.master)
+        return by_key and self.proc.returncode == 0
+
+    def _wait_exit(self, seconds: float) -> bool:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            if self.proc.poll() is not None:
+                return True
+            self.pump(0.02)  # keep draining: the app writes its terminal restore on the way out
+        return self.proc.poll() is not None
+
+
+def sequences(data: bytes, limit: int = 12) -> str:
+    """The distinct escape sequences (and plain text runs) in `data`, most frequent first."""
+    counts: dict[bytes, int] = {}
+    for token in re.findall(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-?]*[ -/]*[@-~]|\x1b.|[^\x1b]+", data):
+        counts[token] = counts.get(token, 0) + 1
+    top = sorted(counts.items(), key=lambda item: -item[1])[:limit]
+    return ", ".join(f"{token!r}×{count}" for token, count in top)
+
+
+@dataclass
+class Steady:
+    rss_mb: float
+    idle_bps: float
+    per_unbound_key: float
+    per_number_key: float
+    quit_by_key: bool
+
+
+def steady_state(app: AppSpec, env: dict[str, str], cwd: str, idle_seconds: float, chars: int) -> Steady:
+    session = Session(app, env, cwd)
+    try:
+        session.wait_first_frame()
+        session.read_for(2.0)
+        rss = session.rss_mb()
+        if not session.read_until_quiet(quiet=2.0, bound=10.0):
+            log(f"{app.name}: output never paused for 2 s within 10 s; measuring idle anyway")
+        idle_from = len(session.output)
+        idle_bytes = session.read_for(idle_seconds)
+        idle_bps = idle_bytes / idle_seconds
+        if idle_bytes:
+            log(f"{app.name} idle wrote {idle_bytes} B in {idle_seconds:g} s; sequences: "
+                f"{sequences(bytes(session.output[idle_from:]))}")
+        per_unbound = bytes_per_key(session, UNBOUND_KEY * chars, idle_bps)
+        per_digit = bytes_per_key(session, TYPED_NUMBER, idle_bps)
+        if session.eof or session.proc.poll() is not None:
+            raise Unmeasurable(f"{app.name}: exited while being measured (status {session.proc.poll()})")
+    finally:
+        quit_by_key = session.close()
+    return Steady(rss, idle_bps, per_unbound, per_digit, quit_by_key)
+
+
+def bytes_per_key(session: Session, keys: bytes, idle_bps: float) -> float:
+    """Types `keys` one by one, 100 ms apart, then reads until 1 s of quiet: bytes written per key,
+    less what idling would have written meanwhile."""
+    typed_from, started = len(session.output), time.perf_counter()
+    for key in keys:
+        session.type(bytes([key]))
+        session.read_for(0.1)
+    session.read_until_quiet(quiet=1.0, bound=5.0)
+    written = len(session.output) - typed_from
+    if written:
+        log(f"{session.app.name} typing {keys.decode()!r} wrote {written} B; sequences: "
+            f"{sequences(bytes(session.output[typed_from:]))}")
+    return max(written - idle_bps * (time.perf_counter() - started), 0.0) / len(keys)
+
+
+def first_frames(env: dict[str, str], cwd: str, runs: int, verbose: bool) -> tuple[dict[str, list[float]], dict[str, int]]:
+    times: dict[str, list[float]] = {OURS.name: [], MINIMAL.name: []}
+    quits = {OURS.name: 0, MINIMAL.name: 0}
+    for run in range(runs + 1):  # run 0 warms caches and is not counted
+        for app in (OURS, MINIMAL):
+            session = Session(app, env, cwd)
+            try:
+                took = session.wait_first_frame()
+            finally:
+                quit_by_key = session.close()
+            if run:
+                times[app.name].append(took)
+                quits[app.name] += quit_by_key
+            if verbose:
+                log(f"{app.name} run {run}{' (warm-up)' if not run else ''}: first frame {took * 1000:.0f} ms")
+    return times, quits
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10, help="first-frame spawns of each app (default 10)")
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="idle window (default 10)")
+    parser.add_argument("--chars", type=int, default=20, help="keys typed (default 20)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="each run's time on stderr")
+    args = parser.parse_args(argv)
+    if importlib.util.find_spec("textual") is None:
+        print(f"{sys.executable} has no textual: run with the project's venv (.venv/bin/python)", file=sys.stderr)
+        return 2
+
+    missed: list[str] = []
+
+    def verdict(ok: bool, what: str) -> str:
+        if not ok:
+            missed.append(what)
+        return "" if ok else "  OVER BUDGET"
+
+    with tempfile.TemporaryDirectory(prefix="outbound-panel-bench-") as home:
+        env = clean_env(home)
+        try:
+            log(f"first frames: {args.runs} interleaved spawns of each app, after a warm-up …")
+            times, quits = first_frames(env, home, args.runs, args.verbose)
+            steady: dict[str, Steady] = {}
+            for app in (OURS, MINIMAL):
+                log(f"{app.name}: RSS, {args.idle_seconds:g} s idle, {args.chars} typed keys …")
+                steady[app.name] = steady_state(app, env, home, args.idle_seconds, args.chars)
+        except Unmeasurable as problem:
+            print(f"startup bench: {problem}", file=sys.stderr)
+            return 2
+
+    ours_ms = statistics.median(times["ours"]) * 1000
+    minimal_ms = statistics.median(times["minimal"]) * 1000
+    ratio = ours_ms / minimal_ms
+    for name, median in (("ours", ours_ms), ("minimal", minimal_ms)):
+        spread = sorted(times[name])
+        log(f"{name} first frame spread: {spread[0] * 1000:.0f}–{spread[-1] * 1000:.0f} ms")
+    ours, minimal = steady["ours"], steady["minimal"]
+    unbound = f"{UNBOUND_KEY.decode()} ×{args.chars}"
+    number = f"typing {TYPED_NUMBER.decode()}"
+    lines = [
+        f"ours first frame (median of {len(times['ours'])}): {ours_ms:.0f} ms",
+        f"minimal first frame (median of {len(times['minimal'])}): {minimal_ms:.0f} ms",
+        f"first frame ratio ours/minimal: {ratio:.2f} (budget {FIRST_FRAME_BUDGET:g})"
+        + verdict(ratio <= FIRST_FRAME_BUDGET, "first frame"),
+        f"ours RSS after start: {ours.rss_mb:.1f} MB (budget {RSS_BUDGET_MB:g})"
+        + verdict(ours.rss_mb <= RSS_BUDGET_MB, "RSS"),
+        f"minimal RSS after start: {minimal.rss_mb:.1f} MB",
+        f"ours idle: {ours.idle_bps:.1f} B/s (budget {IDLE_BUDGET:g})" + verdict(ours.idle_bps <= IDLE_BUDGET, "idle"),
+        f"minimal idle: {minimal.idle_bps:.1f} B/s",
+        f"ours bytes per typed character ({unbound}): {ours.per_unbound_key:.1f}",
+        f"minimal bytes per typed character ({unbound}): {minimal.per_unbound_key:.1f}",
+        f"ours bytes per typed character ({number}): {ours.per_number_key:.1f}",
+        f"minimal bytes per typed character ({number}): {minimal.per_number_key:.1f}",
+        f"ours quit by key: {quits['ours'] + ours.quit_by_key}/{len(times['ours']) + 1}",
+        f"minimal quit by key: {quits['minimal'] + minimal.quit_by_key}/{len(times['minimal']) + 1}",
+    ]
+    print("\n".join(lines), flush=True)
+    if missed:
+        log(f"budgets missed: {', '.join(missed)}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

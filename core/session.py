@@ -1,0 +1,132 @@
+"""One agent's session: what the TUI holds while it runs.
+
+    async with open_session(settings) as session:
+        session.agent                          # the worker: name, live activity, available
+        await session.become_available()       # TaskRouter worker update
+        result = await session.send({...})    # the SendOutboundMessage action
+        check_draft(settings, ...)             # live "send unavailable: <reason>", no Twilio call
+
+Errors are core.errors types whose str() is a sentence for the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
+from core.errors import InvalidSend, NotFound
+from core.gateway import Activity, AgentInfo, TwilioGateway, open_client
+from core.models import Channel, SendMode, SendResult, prepare_send
+from core.outbound import OutboundService
+from core.settings import Settings
+
+AVAILABLE = "Available"  # Flex's name for the activity in which an agent takes tasks
+
+
+class Session:
+    """The signed-in agent, their outbound service and the action bus it is registered on."""
+
+    def __init__(self, settings: Settings, gateway: TwilioGateway, service: OutboundService, bus: ActionBus) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self.service = service
+        self.bus = bus
+        self._activities: list[Activity] | None = None  # the workspace's, read once and on a miss
+        self._agent_lock = asyncio.Lock()  # agent reads and updates land in the order they were asked
+
+    @property
+    def agent(self) -> AgentInfo:
+        """The agent's worker as last read or updated (the service sends as this agent)."""
+        return self.service.agent
+
+    async def refresh_agent(self) -> AgentInfo:
+        """Re-reads the agent's worker (its live activity) and returns it."""
+        async with self._agent_lock:
+            self.service.agent = await self.gateway.fetch_agent()
+            return self.agent
+
+    async def activity_names(self) -> list[str]:
+        """The workspace's activity names, freshly read, in Twilio's order."""
+        return [activity.name for activity in await self._read_activities()]
+
+    async def become_available(self) -> AgentInfo:
+        """Moves the agent to "Available" (else to the first activity that takes tasks)."""
+        activity = self._available(self._activities or []) or self._available(await self._read_activities())
+        if activity is None:
+            raise NotFound("This workspace has no activity in which an agent takes tasks: "
+                           "ask a TaskRouter administrator to add one (Flex names it Available).")
+        return await self._move_to(activity)
+
+    async def set_activity(self, name: str) -> AgentInfo:
+        """Moves the agent to the activity with this name (case-insensitive)."""
+        activity = self._named(self._activities or [], name) or self._named(await self._read_activities(), name)
+        if activity is None:
+            choices = ", ".join(a.name for a in self._activities or []) or "none"
+            raise NotFound(f"There is no activity named {name.strip()!r}; the activities are: {choices}.")
+        return await self._move_to(activity)
+
+    async def send(self, payload: SendOutboundMessagePayload | Mapping[str, Any]) -> SendResult:
+        """Sends through the SendOutboundMessage action, so its listeners and replacements apply."""
+        result: SendResult = await self.bus.invoke(SEND_OUTBOUND_MESSAGE, payload)
+        return result
+
+    # -- pieces ------------------------------------------------------------------------------------
+
+    async def _read_activities(self) -> list[Activity]:
+        self._activities = await self.gateway.activities()
+        return self._activities
+
+    async def _move_to(self, activity: Activity) -> AgentInfo:
+        async with self._agent_lock:
+            try:
+                self.service.agent = await self.gateway.set_agent_activity(activity.sid)
+            except NotFound:
+                self._activities = None  # perhaps the activity was removed: read them again next time
+                raise
+            return self.agent
+
+    @staticmethod
+    def _available(activities: list[Activity]) -> Activity | None:
+        named = [a for a in activities if a.available and a.name.casefold() == AVAILABLE.casefold()]
+        return next(iter(named or [a for a in activities if a.available]), None)
+
+    @staticmethod
+    def _named(activities: list[Activity], name: str) -> Activity | None:
+        wanted = name.strip().casefold()
+        return next((a for a in activities if a.name.casefold() == wanted), None)
+
+
+@asynccontextmanager
+async def open_session(settings: Settings, deadline: float = 10.0) -> AsyncIterator[Session]:
+    """Signs the configured agent in (their worker must exist); closes the Twilio client at exit.
+
+    Needs Twilio credentials in `settings` (the embedded simulator's demo ones will do)."""
+    async with open_client(settings) as client:
+        gateway = TwilioGateway(client, settings, deadline=deadline)
+        service = OutboundService(gateway, await gateway.fetch_agent())
+        bus = ActionBus()
+        service.register_actions(bus)
+        yield Session(settings, gateway, service, bus)
+
+
+def check_draft(
+    settings: Settings,
+    *,
+    channel: Channel | str,
+    destination: str,
+    sender: str,
+    body: str | None,
+    content_sid: str | None = None,
+    mode: SendMode | str = SendMode.WAIT_ME,
+) -> InvalidSend | None:
+    """Why this draft cannot be sent (the same checks as a send, no Twilio call), or None when it can."""
+    try:
+        prepare_send(channel=channel, destination=destination, sender=sender, mode=mode,
+                     senders=settings.senders, body=body, content_sid=content_sid,
+                     region=settings.ui.phone_region)
+    except InvalidSend as error:
+        return error
+    return None

@@ -1,0 +1,297 @@
+"""The panel driven with keys only, against the app's own simulator over real HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Select, Static, TextArea
+
+from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL
+from sim import seed
+from sim.server import Simulator
+from tests.tui_fixtures import SimBackend, panel_settings
+from tui.app import OutboundPanelApp
+from tui.screens.help import HelpScreen
+from tui.widgets.panel import OutboundPanel
+
+JANE = seed.CUSTOMERS[0]
+SIZE = (80, 24)
+
+
+def text_of(app: OutboundPanelApp, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+def simulator(backend: SimBackend) -> Simulator:
+    assert backend.simulator is not None
+    return backend.simulator
+
+
+async def settle(pilot: Pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def type_draft(pilot: Pilot, number: str, body: str) -> None:
+    """From the destination (focused at start): the number, Tab past the canned chooser, the body."""
+    await pilot.press(*number)
+    await pilot.press("tab", "tab")
+    await pilot.press(*body)
+
+
+def sent_bodies(backend: SimBackend, number: str) -> list[str]:
+    world = simulator(backend).world
+    return [m.body for c in world.conversations.conversations.values() if c.customer and c.customer.address == number
+            for m in c.messages if m.author != number]
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> SimBackend:
+    return SimBackend(panel_settings(tmp_path))
+
+
+async def test_startup_shows_the_agent_and_focuses_the_destination(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "Alice Johnson (alice@example.com)" in text_of(app, "#agent-bar")
+        assert "Available" in text_of(app, "#agent-bar")
+        assert app.focused is app.query_one("#destination", Input)
+        assert app.query_one("#send", Button).disabled  # nothing typed yet
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("ctrl+o", "chat task opened for you"),
+        ("ctrl+r", "the reply will be routed to you"),
+        ("ctrl+t", "the reply will be routed to any agent"),
+        ("ctrl+s", "the reply will be routed to you"),  # the default mode from settings.toml: wait_me
+    ],
+)
+async def test_each_mode_is_one_key_away(backend: SimBackend, key: str, expected: str) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_draft(pilot, "4155550100", "Hello Jane")
+        await pilot.press(key)
+        await settle(pilot)
+        assert text_of(app, "#status") == f"Sent to +1 415-555-0100: {expected}."
+        assert sent_bodies(backend, JANE.address) == ["Hello Jane"]
+        assert app.query_one("#destination", Input).value == ""  # the panel resets after a send
+        assert app.query_one("#body", TextArea).text == ""
+
+
+async def test_mode_chooser_and_send_button_send_in_the_chosen_mode(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_draft(pilot, "4155550100", "Via the button")
+        await pilot.press("tab")  # the mode chooser
+        assert app.focused is app.query_one("#mode", Select)
+        await pilot.press("enter", "up", "enter")  # one up from the default (reply to me): open chat
+        await pilot.press("tab", "enter")  # the Send button
+        await settle(pilot)
+        assert text_of(app, "#status") == "Sent to +1 415-555-0100: chat task opened for you."
+
+
+async def test_invalid_number_blocks_send_with_the_reason_and_no_request(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = len(simulator(backend).world.log)
+        await type_draft(pilot, "+1415555", "Hello")
+        assert text_of(app, "#destination-mark") == "✗ +1 415555 is not a valid phone number: it is too short."
+        assert app.query_one("#send", Button).disabled
+        assert "Send unavailable" in text_of(app, "#problem")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "not a valid phone number" in text_of(app, "#status")
+        assert len(simulator(backend).world.log) == before
+
+
+async def test_letters_never_reach_the_destination(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press(*"+1 415abc5550100")
+        assert app.query_one("#destination", Input).value == "+1 4155550100"
+        assert text_of(app, "#destination-mark") == "✓ +1 415-555-0100"
+
+
+async def test_empty_body_blocks_send(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press(*"4155550100")
+        assert text_of(app, "#problem") == "Send unavailable: Write a message (or choose a template) before sending."
+        before = len(simulator(backend).world.log)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert len(simulator(backend).world.log) == before
+
+
+async def test_sms_body_shows_characters_encoding_and_segments(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_draft(pilot, "4155550100", "x" * 10)
+        assert text_of(app, "#counter") == "10/1600 characters · GSM-7 · 1 SMS segment"
+        app.post_message(events.Paste("x" * 151))  # what a terminal sends for a paste
+        await pilot.pause()
+        assert text_of(app, "#counter") == "161/1600 characters · GSM-7 · 2 SMS segments"
+        app.post_message(events.Paste("😀"))
+        await pilot.pause()
+        assert text_of(app, "#counter") == "162/1600 characters · UCS-2 · 3 SMS segments"
+
+
+async def test_canned_message_fills_the_body_and_stays_editable(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press(*"4155550100", "tab", "enter", "down", "enter")
+        body = app.query_one("#body", TextArea)
+        assert body.text == app.settings.canned.sms[0]
+        await pilot.press("tab", "end", *" Thanks!")
+        assert body.text == app.settings.canned.sms[0] + " Thanks!"
+
+
+async def test_whatsapp_hides_the_sender_with_one_number_and_drops_segments(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.query_one("#sender-row").display  # two SMS senders: the chooser is shown
+        await pilot.press("shift+tab", "shift+tab", "right", "enter")  # channel: WhatsApp
+        panel = app.query_one(OutboundPanel)
+        assert panel.channel.value == "whatsapp"
+        assert not app.query_one("#sender-row").display
+        await pilot.press("tab", *"4155550100", "tab", "tab", *"Hola")
+        assert text_of(app, "#counter") == "4/1600 characters"
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert "Sent to +1 415-555-0100" in text_of(app, "#status")
+        assert sent_bodies(backend, "whatsapp:" + JANE.address) == ["Hola"]
+
+
+async def test_failure_keeps_the_draft_and_says_what_happened(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        simulator(backend).fault(r"/v1/Conversations/[^/]+/Messages", method="POST", status=500)
+        await type_draft(pilot, "4155550100", "Please keep me")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert text_of(app, "#status").startswith("The message was not sent:")
+        assert text_of(app, "#status").endswith("Nothing reached the customer.")
+        assert app.query_one("#destination", Input).value == "4155550100"
+        assert app.query_one("#body", TextArea).text == "Please keep me"
+
+
+async def test_existing_conversation_refusal_names_who_holds_it(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_draft(pilot, "4155550100", "First")
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        await pilot.press("shift+tab", "shift+tab", *"4155550100", "tab", "tab", *"Second")
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert text_of(app, "#status") == (
+            "There is an open outbound conversation with +1 415-555-0100, assigned to Alice Johnson.")
+        assert app.query_one("#body", TextArea).text == "Second"
+
+
+async def test_double_press_sends_once(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        simulator(backend).world.config.latency = 0.05
+        await type_draft(pilot, "4155550100", "Only once")
+        await pilot.press("ctrl+r", "ctrl+r", "ctrl+s")
+        await settle(pilot)
+        assert sent_bodies(backend, JANE.address) == ["Only once"]
+
+
+async def test_offline_agent_is_told_and_becomes_available_with_f3(tmp_path: Path) -> None:
+    backend = SimBackend(panel_settings(tmp_path, agent={"identity": "dave@example.com"}))
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert text_of(app, "#offline") == "You are Offline: sending is off. Press F3 to become Available."
+        assert app.query_one("#destination", Input).disabled
+        await pilot.press("f3")
+        await settle(pilot)
+        assert not app.query_one("#offline").display
+        assert not app.query_one("#destination", Input).disabled
+        worker = next(w for w in simulator(backend).world.taskrouter.workers.values()
+                      if w.friendly_name == "dave@example.com")
+        assert worker.activity.friendly_name == "Available"
+
+
+async def test_help_opens_with_f1_and_question_mark_and_lists_binding_ids(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        keys = {binding_id for _, _, binding_id in app.screen.keys}
+        assert {"send", "send_open_chat", "send_wait_me", "send_wait_any", "toggle_panel", "help"} <= keys
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("shift+tab", "shift+tab", "question_mark")  # from the channel chooser, not a text field
+        assert isinstance(app.screen, HelpScreen)
+
+
+async def test_toggle_panel_key_and_action_hide_and_show_it(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        panel = app.query_one(OutboundPanel)
+        await pilot.press("f2")
+        assert not panel.display
+        assert app.session is not None
+        assert await app.session.bus.invoke(TOGGLE_OUTBOUND_MESSAGE_PANEL, {"open": True}) is True
+        assert panel.display
+
+
+async def test_keys_are_remapped_from_settings(tmp_path: Path) -> None:
+    backend = SimBackend(panel_settings(tmp_path, ui={"keys": {"send_wait_any": "ctrl+g"}}))
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_draft(pilot, "4155550100", "Remapped")
+        await pilot.press("ctrl+t")  # no longer bound
+        await settle(pilot)
+        assert sent_bodies(backend, JANE.address) == []
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert text_of(app, "#status") == "Sent to +1 415-555-0100: the reply will be routed to any agent."
+
+
+async def test_keep_draft_setting_keeps_it_after_a_send(tmp_path: Path) -> None:
+    backend = SimBackend(panel_settings(tmp_path, ui={"keep_draft_after_send": True}))
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_draft(pilot, "4155550100", "Kept")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.query_one("#body", TextArea).text == "Kept"
+
+
+async def test_hostile_error_text_is_shown_literally(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        simulator(backend).fault(r"/v1/ConversationWithParticipants", method="POST", status=400, code=21211,
+                                 message="[bold red]boom[/] \x1b[31mred\x1b[0m")
+        await type_draft(pilot, "4155550100", "Hi")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        shown = text_of(app, "#status")
+        assert "[bold red]boom[/]" in shown
+        assert "\x1b" not in shown and "\\x1b[31mred" in shown

@@ -1,0 +1,26 @@
+"""The top line: product name, the agent, their live activity, and where the app is connected."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+class AgentBar(Static):
+    """Shows `outbound-panel  Alice Johnson (alice@example.com)  ● Available  on Twilio`. No bindings or messages."""
+
+    def __init__(self) -> None:
+        super().__init__(id="agent-bar")
+        self._shown: Text | None = None
+
+    def show(self, agent: str, activity: str, available: bool, where: str) -> None:
+        line = Text.assemble(
+            ("outbound-panel", "bold"), "  ", agent, "  ", (f"● {activity}", "green" if available else "red"),
+            ("  on " + where, "dim"),
+        )
+        if line != self._shown:  # an unchanged line is not redrawn: idle stays silent
+            self._shown = line
+            self.update(line)
+
+    def connecting(self, where: str) -> None:
+        self.update(Text.assemble(("outbound-panel", "bold"), "  connecting to ", where, "…"))
