@@ -158,11 +158,16 @@ class OutboundService:
                           reused=True, task_sid=task.sid if task else None, holder=holder)
 
     async def _holder(self, conversation_sid: str, task: LiveTask) -> str | None:
-        """Who holds the live task: the agent in the conversation, else the worker reserved for the task."""
+        """Who holds the live task ("you" for this agent): the agent in the conversation, else the worker
+        reserved for the task."""
         identities = await self.gateway.agent_identities(conversation_sid)
         if identities:
+            if identities[0] == self.agent.friendly_name:
+                return "you"
             return await self.gateway.worker_name(friendly_name=identities[0]) or identities[0]
         worker_sid = await self.gateway.task_worker_sid(task.sid)
+        if worker_sid == self.agent.sid:
+            return "you"
         return await self.gateway.worker_name(sid=worker_sid) if worker_sid else None
 
     # -- pieces ------------------------------------------------------------------------------------

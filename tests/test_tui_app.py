@@ -27,7 +27,7 @@ async def test_no_credentials_runs_on_the_embedded_simulator(tmp_path: Path) -> 
     app = OutboundPanelApp(settings, lambda: connect(settings), where(settings))
     shown = await _shown(app, "#agent-bar")
     assert "Alice Johnson (alice@example.com)" in shown
-    assert "on embedded Twilio simulator" in shown
+    assert "· simulator" in shown
 
 
 async def test_wrong_credentials_are_a_sentence_and_never_shown(sim: Simulator, tmp_path: Path) -> None:

@@ -157,6 +157,10 @@ async def test_canned_message_fills_the_body_and_stays_editable(backend: SimBack
         assert body.text == app.settings.canned.sms[0]
         await pilot.press("tab", "end", *" Thanks!")
         assert body.text == app.settings.canned.sms[0] + " Thanks!"
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert sent_bodies(backend, JANE.address) == [app.settings.canned.sms[0] + " Thanks!"]
+        assert body.text == ""  # the reset clears the chooser without writing into the body
 
 
 async def test_whatsapp_hides_the_sender_with_one_number_and_drops_segments(backend: SimBackend) -> None:
@@ -201,7 +205,7 @@ async def test_existing_conversation_refusal_names_who_holds_it(backend: SimBack
         await pilot.press("ctrl+o")
         await settle(pilot)
         assert text_of(app, "#status") == (
-            "There is an open outbound conversation with +1 415-555-0100, assigned to Alice Johnson.")
+            "There is an open outbound conversation with +1 415-555-0100, assigned to you.")
         assert app.query_one("#body", TextArea).text == "Second"
 
 

@@ -41,7 +41,7 @@ class SimBackend:
                 "account_sid": seed.ACCOUNT_SID, "auth_token": SecretStr(seed.DEMO_AUTH_TOKEN),
                 "base_url": simulator.base_url})
             async with open_session(self.settings.model_copy(update={"twilio": twilio})) as session:
-                yield session, "embedded Twilio simulator"
+                yield session, "simulator"
 
     def app(self) -> OutboundPanelApp:
         return OutboundPanelApp(self.settings, self.connect, "the embedded Twilio simulator")

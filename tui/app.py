@@ -39,13 +39,14 @@ class OutboundPanelApp(App[None]):
     TITLE = "outbound-panel"
     CSS_PATH = "app.tcss"
     BINDINGS = [
-        Binding("ctrl+s", "send", "Send", id="send"),
-        Binding("ctrl+o", "send('open_chat')", "Open chat", id="send_open_chat"),
-        Binding("ctrl+r", "send('wait_me')", "Reply to me", id="send_wait_me"),
-        Binding("ctrl+t", "send('wait_any')", "Reply to any", id="send_wait_any"),
-        Binding("f2", "toggle_panel", "Panel", id="toggle_panel"),
-        Binding("f3", "become_available", "Available", id="become_available"),
-        Binding("f1,question_mark", "help", "Help", id="help"),
+        Binding("ctrl+s", "send", "Send", id="send", tooltip="Send in the mode chosen in the panel"),
+        Binding("ctrl+o", "send('open_chat')", "Chat", id="send_open_chat", tooltip="Send and open chat"),
+        Binding("ctrl+r", "send('wait_me')", "To me", id="send_wait_me", tooltip="Send, route reply to me"),
+        Binding("ctrl+t", "send('wait_any')", "To any", id="send_wait_any", tooltip="Send, route reply to any agent"),
+        Binding("f2", "toggle_panel", "Panel", id="toggle_panel", show=False, tooltip="Show or hide the panel"),
+        Binding("f3", "become_available", "Available", id="become_available", show=False,
+                tooltip="Become Available (TaskRouter activity)"),
+        Binding("f1,question_mark", "help", "Help", id="help", tooltip="This help"),
         Binding("ctrl+q", "quit", "Quit", id="quit", show=False),
     ]
     AGENT_REFRESH_SECONDS = 15.0
@@ -186,7 +187,7 @@ class OutboundPanelApp(App[None]):
         self._show_agent()
 
     def action_help(self) -> None:
-        keys = [(self.get_key_display(b), b.description, b.id or "") for _, b in self._bindings_for_help()]
+        keys = [(self.get_key_display(b), b.tooltip or b.description, b.id or "") for _, b in self._bindings_for_help()]
         self.push_screen(HelpScreen(keys))
 
     def _bindings_for_help(self) -> Iterable[tuple[str, Binding]]:

@@ -55,7 +55,7 @@ async def backend(settings: Settings) -> AsyncIterator[tuple[Settings, str]]:
                 "base_url": simulator.base_url,
             }
         )
-        yield settings.model_copy(update={"twilio": twilio}), "embedded Twilio simulator"
+        yield settings.model_copy(update={"twilio": twilio}), "simulator"
 
 
 @contextlib.asynccontextmanager

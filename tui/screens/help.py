@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -28,9 +29,10 @@ class HelpScreen(ModalScreen[None]):
         table = Table(box=None, show_header=True, header_style="bold", expand=True)
         table.add_column("Key")
         table.add_column("Does")
-        table.add_column("Id (settings [ui.keys])")
+        table.add_column(Text("Id, to remap in [ui.keys]"))
         for key, description, binding_id in self.keys:
-            table.add_row(key, description, binding_id)
+            table.add_row(Text(key), Text(description), Text(binding_id))
+        table.add_row(Text("ctrl+p"), Text("Command palette: modes, activity, help"), Text(""))
         with VerticalScroll(id="help-box"):
             yield Static(INTRO, markup=False)
             yield Static(table)

@@ -16,7 +16,7 @@ class AgentBar(Static):
     def show(self, agent: str, activity: str, available: bool, where: str) -> None:
         line = Text.assemble(
             ("outbound-panel", "bold"), "  ", agent, "  ", (f"● {activity}", "green" if available else "red"),
-            ("  on " + where, "dim"),
+            ("  · " + where, "dim"),
         )
         if line != self._shown:  # an unchanged line is not redrawn: idle stays silent
             self._shown = line

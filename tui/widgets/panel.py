@@ -12,8 +12,8 @@ from textual.message import Message
 from textual.widgets import Button, RadioButton, RadioSet, Select, Static
 
 from core.actions import SendOutboundMessagePayload
-from core.errors import InvalidSend
-from core.models import Channel, SendMode, prepare_send
+from core.models import Channel, SendMode
+from core.session import check_draft
 from core.phone import display
 from core.settings import Settings
 from tui.text import literal
@@ -25,6 +25,15 @@ MODE_LABELS = {
     SendMode.WAIT_ME: "Send, route reply to me",
     SendMode.WAIT_ANY: "Send, route reply to any agent",
 }
+
+
+class ChannelButton(RadioButton):
+    """A radio button whose state also reads without colour: ● chosen, ○ not (NO_COLOR, 16 colours)."""
+
+    @property
+    def _button(self):  # type: ignore[no-untyped-def]
+        self.BUTTON_INNER = "●" if self.value else "○"
+        return super()._button
 
 
 class OutboundPanel(Vertical):
@@ -46,11 +55,12 @@ class OutboundPanel(Vertical):
     def compose(self) -> ComposeResult:
         senders = self.settings.senders
         yield Static("", id="offline", markup=False)
+        yield Static("", id="status", markup=False)
         with Horizontal(classes="row"):
             yield Static("Channel", classes="label")
             with RadioSet(id="channel", compact=True):
-                yield RadioButton("SMS", value=self.channel is Channel.SMS, disabled=not senders.sms, id="sms")
-                yield RadioButton("WhatsApp", value=self.channel is Channel.WHATSAPP,
+                yield ChannelButton("SMS", value=self.channel is Channel.SMS, disabled=not senders.sms, id="sms")
+                yield ChannelButton("WhatsApp", value=self.channel is Channel.WHATSAPP,
                                   disabled=not senders.whatsapp, id="whatsapp")
         with Horizontal(classes="row", id="sender-row"):
             yield Static("From", classes="label")
@@ -69,7 +79,6 @@ class OutboundPanel(Vertical):
         with Horizontal(classes="row", id="send-row"):
             yield Button("Send", id="send", compact=True)
             yield Static("", id="problem", markup=False)
-        yield Static("", id="status", markup=False)
 
     def on_mount(self) -> None:
         self._fill_channel()
@@ -85,7 +94,7 @@ class OutboundPanel(Vertical):
         sender = self.query_one("#sender", Select).value
         return SendOutboundMessagePayload(
             destination=self.query_one(DestinationField).value or " ",
-            caller_id=str(sender) if sender is not Select.BLANK else "",
+            caller_id=str(sender) if sender is not Select.NULL else "",
             channel=self.channel.value,
             body=self.query_one(MessageBody).text,
             open_chat=mode is SendMode.OPEN_CHAT,
@@ -95,14 +104,10 @@ class OutboundPanel(Vertical):
     def problem(self) -> str | None:
         """Why the draft cannot be sent now, as the agent should read it; None when it can."""
         sender = self.query_one("#sender", Select).value
-        try:
-            prepare_send(channel=self.channel, destination=self.query_one(DestinationField).value,
-                         sender=str(sender) if sender is not Select.BLANK else "", mode=self.mode,
-                         senders=self.settings.senders, body=self.query_one(MessageBody).text,
-                         region=self.settings.ui.phone_region)
-        except InvalidSend as error:
-            return str(error)
-        return None
+        error = check_draft(self.settings, channel=self.channel, destination=self.query_one(DestinationField).value,
+                            sender=str(sender) if sender is not Select.NULL else "",
+                            body=self.query_one(MessageBody).text, mode=self.mode)
+        return str(error) if error else None
 
     # -- showing state -------------------------------------------------------------------------------
 
@@ -146,7 +151,7 @@ class OutboundPanel(Vertical):
 
     @on(Select.Changed, "#canned")
     def _canned_chosen(self, event: Select.Changed) -> None:
-        if event.value is not Select.BLANK:
+        if event.value is not Select.NULL:
             self.query_one(MessageBody).text = str(event.value)
 
     @on(Select.Changed, "#sender")

@@ -1,0 +1,126 @@
+"""SVG snapshots of the panel's states at 80×24 (one at 120×40): reviewed as pictures before committing.
+
+Stable by construction: cursor blink off (settings.toml default), no clock on screen, the app's own
+simulator on a manual clock with fixed SIDs, no animation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.tui_fixtures import SimBackend, panel_settings
+from tui.app import OutboundPanelApp
+
+Steps = Callable[[Pilot], Awaitable[None]]
+
+
+@pytest.fixture(autouse=True)
+def _no_animation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+
+
+def _app(tmp_path: Path, **groups: dict[str, Any]) -> tuple[OutboundPanelApp, SimBackend]:
+    backend = SimBackend(panel_settings(tmp_path, **groups))
+    return backend.app(), backend
+
+
+async def _connected(pilot: Pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def _typing(number: str, body: str = "") -> Steps:
+    async def steps(pilot: Pilot) -> None:
+        await _connected(pilot)
+        await pilot.press(*number)
+        if body:
+            await pilot.press("tab", "tab", *body)
+
+    return steps
+
+
+def test_initial_panel(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = _app(tmp_path)
+    assert snap_compare(app, run_before=_connected)
+
+
+def test_invalid_number(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = _app(tmp_path)
+    assert snap_compare(app, run_before=_typing("+1415555", "Hello"))
+
+
+def test_sms_body_with_segment_count(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = _app(tmp_path)
+    body = "Your appointment is confirmed for Monday at 10:00. Reply YES to keep it or NO to cancel. " * 2
+    assert snap_compare(app, run_before=_typing("4155550100", body.strip()))
+
+
+def test_whatsapp_chosen(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = _app(tmp_path)
+
+    async def steps(pilot: Pilot) -> None:
+        await _connected(pilot)
+        await pilot.press("shift+tab", "shift+tab", "right", "enter", "tab", *"4155550100", "tab", "tab", *"Hola!")
+
+    assert snap_compare(app, run_before=steps)
+
+
+def test_sending(snap_compare: Any, tmp_path: Path) -> None:
+    app, backend = _app(tmp_path)
+
+    async def steps(pilot: Pilot) -> None:
+        await _typing("4155550100", "On its way")(pilot)
+        assert backend.simulator is not None
+        backend.simulator.fault(r"/v1/Conversations/[^/]+/Messages", method="POST", kind="timeout", hang=1.0)
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, run_before=steps)
+
+
+def test_sent(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = _app(tmp_path)
+
+    async def steps(pilot: Pilot) -> None:
+        await _typing("4155550100", "Hello Jane")(pilot)
+        await pilot.press("ctrl+o")
+        await _connected(pilot)
+
+    assert snap_compare(app, run_before=steps)
+
+
+def test_refusal(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = _app(tmp_path, ui={"keep_draft_after_send": True})
+
+    async def steps(pilot: Pilot) -> None:
+        await _typing("4155550100", "Hello Jane")(pilot)
+        await pilot.press("ctrl+o")
+        await _connected(pilot)
+        await pilot.press("ctrl+o")
+        await _connected(pilot)
+
+    assert snap_compare(app, run_before=steps)
+
+
+def test_offline_agent(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = _app(tmp_path, agent={"identity": "dave@example.com"})
+    assert snap_compare(app, run_before=_connected)
+
+
+def test_help(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = _app(tmp_path)
+
+    async def steps(pilot: Pilot) -> None:
+        await _connected(pilot)
+        await pilot.press("f1")
+
+    assert snap_compare(app, run_before=steps)
+
+
+def test_large_terminal(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = _app(tmp_path)
+    assert snap_compare(app, run_before=_typing("4155550100", "Hello Jane"), terminal_size=(120, 40))
