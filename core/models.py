@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InvalidSend
 from core.phone import as_e164, display, parse_destination
-from core.settings import SendersSettings
+from core.settings import SendersSettings, Settings
 
 MAX_BODY = 1600  # Twilio's limit for a Conversations message body
 _CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
@@ -113,3 +113,23 @@ def prepare_send(
         content_variables=content_variables or {},
         customer_name=customer_name,
     )
+
+
+def check_draft(
+    settings: Settings,
+    *,
+    channel: Channel | str,
+    destination: str,
+    sender: str,
+    body: str | None,
+    content_sid: str | None = None,
+    mode: SendMode | str = SendMode.WAIT_ME,
+) -> InvalidSend | None:
+    """Why this draft cannot be sent (the same checks as a send, no Twilio call), or None when it can."""
+    try:
+        prepare_send(channel=channel, destination=destination, sender=sender, mode=mode,
+                     senders=settings.senders, body=body, content_sid=content_sid,
+                     region=settings.ui.phone_region)
+    except InvalidSend as error:
+        return error
+    return None

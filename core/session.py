@@ -17,9 +17,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
-from core.errors import InvalidSend, NotFound
+from core.errors import NotFound
 from core.gateway import Activity, AgentInfo, TwilioGateway, open_client
-from core.models import Channel, SendMode, SendResult, prepare_send
+from core.models import SendResult
 from core.outbound import OutboundService
 from core.settings import Settings
 
@@ -110,23 +110,3 @@ async def open_session(settings: Settings, deadline: float = 10.0) -> AsyncItera
         bus = ActionBus()
         service.register_actions(bus)
         yield Session(settings, gateway, service, bus)
-
-
-def check_draft(
-    settings: Settings,
-    *,
-    channel: Channel | str,
-    destination: str,
-    sender: str,
-    body: str | None,
-    content_sid: str | None = None,
-    mode: SendMode | str = SendMode.WAIT_ME,
-) -> InvalidSend | None:
-    """Why this draft cannot be sent (the same checks as a send, no Twilio call), or None when it can."""
-    try:
-        prepare_send(channel=channel, destination=destination, sender=sender, mode=mode,
-                     senders=settings.senders, body=body, content_sid=content_sid,
-                     region=settings.ui.phone_region)
-    except InvalidSend as error:
-        return error
-    return None

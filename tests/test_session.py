@@ -11,7 +11,8 @@ from twilio.rest import Client
 from core.actions import SEND_OUTBOUND_MESSAGE, SendOutboundMessagePayload
 from core.errors import InvalidSend, NotFound
 from core.models import SendMode, SendResult
-from core.session import Session, check_draft, open_session
+from core.models import check_draft
+from core.session import Session, open_session
 from core.settings import Settings, UiSettings, load_settings
 from sim import seed
 from sim.server import Simulator

@@ -117,8 +117,8 @@ async def test_letters_never_reach_the_destination(backend: SimBackend) -> None:
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press(*"+1 415abc5550100")
-        assert app.query_one("#destination", Input).value == "+1 4155550100"
+        await pilot.press(*"+1 415abc555-0100+")
+        assert app.query_one("#destination", Input).value == "+14155550100"  # digits and a leading + only
         assert text_of(app, "#destination-mark") == "✓ +1 415-555-0100"
 
 
@@ -299,3 +299,27 @@ async def test_hostile_error_text_is_shown_literally(backend: SimBackend) -> Non
         shown = text_of(app, "#status")
         assert "[bold red]boom[/]" in shown
         assert "\x1b" not in shown and "\\x1b[31mred" in shown
+
+
+async def test_command_palette_offers_the_send_modes(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_draft(pilot, "4155550100", "From the palette")
+        await pilot.press("ctrl+p", *"open chat")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert text_of(app, "#status") == "Sent to +1 415-555-0100: chat task opened for you."
+
+
+async def test_agent_refresh_keeps_the_agents_choices(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("shift+tab", "enter", "down", "enter")  # the second SMS sender
+        sender = app.query_one("#sender", Select)
+        assert sender.value == seed.SMS_SENDERS[1]
+        app._refresh_agent()
+        await settle(pilot)
+        assert sender.value == seed.SMS_SENDERS[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -17,12 +18,14 @@ from core.errors import OutboundError
 from core.models import SendMode
 from core.phone import display, parse_destination
 from core.settings import Settings
-from core.session import Session
 from tui.screens.help import HelpScreen
 from tui.widgets.agent_bar import AgentBar
 from tui.widgets.panel import MODE_LABELS, OutboundPanel
 
-Connect = Callable[[], AbstractAsyncContextManager[tuple[Session, str]]]
+if TYPE_CHECKING:
+    from core.session import Session  # imports twilio: only once connecting, after the first frame
+
+Connect = Callable[[], AbstractAsyncContextManager[tuple["Session", str]]]
 
 SENT = {
     SendMode.OPEN_CHAT: "chat task opened for you",
@@ -56,7 +59,7 @@ class OutboundPanelApp(App[None]):
         self.settings = settings
         self.connect = connect  # opens the session (and the embedded simulator, in demo mode)
         self.where = where  # what the agent is connecting to, until the session says it exactly
-        self.session: Session | None = None
+        self.session: "Session | None" = None
         self.activity_names: list[str] = []
         self._exit_stack = contextlib.AsyncExitStack()
 
@@ -73,7 +76,7 @@ class OutboundPanelApp(App[None]):
             control.cursor_blink = self.settings.ui.cursor_blink  # type: ignore[attr-defined]
         self.query_one(AgentBar).connecting(self.where)
         self.query_one(OutboundPanel).disabled = True
-        self._connect()
+        self.call_after_refresh(self._connect)  # the first frame goes out before twilio is imported
 
     async def on_unmount(self) -> None:
         await self._exit_stack.aclose()

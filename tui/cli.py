@@ -6,15 +6,17 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from typing import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, AsyncIterator, Sequence
 
 from pydantic import SecretStr
 
-from core.session import Session, open_session
 from core.settings import Settings, SettingsError, load_settings
-from sim import seed
-from sim.server import Simulator, serve_forever
-from sim.world import SimConfig
+
+if TYPE_CHECKING:
+    from core.session import Session
+    from sim.world import SimConfig
+
+# twilio, aiohttp and the simulator are imported where they are used, after the app's first frame.
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sim_config(settings: Settings) -> SimConfig:
+    from sim.world import SimConfig
+
     return SimConfig(
         customer_reply_delay=settings.sim.customer_reply_delay,
         delivery_delay=settings.sim.delivery_delay,
@@ -47,6 +51,9 @@ async def backend(settings: Settings) -> AsyncIterator[tuple[Settings, str]]:
     if settings.twilio.has_credentials:
         yield settings, settings.twilio.base_url or "Twilio"
         return
+    from sim import seed
+    from sim.server import Simulator
+
     async with Simulator(_sim_config(settings), port=settings.sim.port) as simulator:
         twilio = settings.twilio.model_copy(
             update={
@@ -61,6 +68,8 @@ async def backend(settings: Settings) -> AsyncIterator[tuple[Settings, str]]:
 @contextlib.asynccontextmanager
 async def connect(settings: Settings) -> AsyncIterator[tuple[Session, str]]:
     """The agent's session on the backend; what the app enters once it is on screen."""
+    from core.session import open_session
+
     async with backend(settings) as (connected, label), open_session(connected) as session:
         yield session, label
 
@@ -78,6 +87,9 @@ async def _run_app(settings: Settings) -> None:
 
 
 def _run_sim(args: argparse.Namespace, settings: Settings) -> None:
+    from sim import seed
+    from sim.server import serve_forever
+
     config = _sim_config(settings)
     config.latency = args.latency
     twilio = settings.twilio

@@ -23,7 +23,7 @@ class DestinationField(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Static("To", classes="label")
-        yield Input(placeholder="+1 415 555 0100", restrict=r"[0-9+ ()\-.]*", max_length=24,
+        yield Input(placeholder="+1 415 555 0100", restrict=r"\+?[0-9]*", max_length=16,
                     id="destination", compact=True)
         yield Static("", id="destination-mark", markup=False)
 

@@ -12,8 +12,7 @@ from textual.message import Message
 from textual.widgets import Button, RadioButton, RadioSet, Select, Static
 
 from core.actions import SendOutboundMessagePayload
-from core.models import Channel, SendMode
-from core.session import check_draft
+from core.models import Channel, SendMode, check_draft
 from core.phone import display
 from core.settings import Settings
 from tui.text import literal
@@ -51,6 +50,7 @@ class OutboundPanel(Vertical):
         self.settings = settings
         self.channel = Channel.SMS if settings.senders.sms else Channel.WHATSAPP
         self.sending = False
+        self.offline_as: str | None = None  # the agent's activity while they cannot send
 
     def compose(self) -> ComposeResult:
         senders = self.settings.senders
@@ -126,6 +126,9 @@ class OutboundPanel(Vertical):
 
     def set_offline(self, activity: str | None) -> None:
         """Disables the draft's controls while the agent is not available, and says how to change that."""
+        if activity == self.offline_as:
+            return  # nothing changed: no redraw (idle stays silent, choices stay as they are)
+        self.offline_as = activity
         notice = self.query_one("#offline", Static)
         notice.display = activity is not None
         if activity is not None:
@@ -133,7 +136,6 @@ class OutboundPanel(Vertical):
         for control in self.query("RadioSet, Select, Input, TextArea, Button"):
             control.disabled = activity is not None
         if activity is None:
-            self._fill_channel()
             self.refresh_problem()
 
     def clear_draft(self) -> None:
