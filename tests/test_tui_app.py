@@ -25,9 +25,11 @@ async def test_no_credentials_runs_on_the_embedded_simulator(tmp_path: Path) -> 
     settings = panel_settings(tmp_path)
     assert not settings.twilio.has_credentials
     app = OutboundPanelApp(settings, lambda: connect(settings), where(settings))
-    shown = await _shown(app, "#agent-bar")
-    assert "Alice Johnson (alice@example.com)" in shown
-    assert "· simulator" in shown
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Alice Johnson (alice@example.com)" in str(app.query_one("#agent-bar", Static).render())
+        assert app.query_one("#panel").border_subtitle == "via simulator"
 
 
 async def test_wrong_credentials_are_a_sentence_and_never_shown(sim: Simulator, tmp_path: Path) -> None:

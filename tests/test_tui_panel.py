@@ -82,6 +82,7 @@ async def test_each_mode_is_one_key_away(backend: SimBackend, key: str, expected
         assert text_of(app, "#status") == f"Sent to +1 415-555-0100: {expected}."
         assert sent_bodies(backend, JANE.address) == ["Hello Jane"]
         assert app.query_one("#destination", Input).value == ""  # the panel resets after a send
+        assert app.focused is app.query_one("#destination", Input)  # ready for the next number
         assert app.query_one("#body", TextArea).text == ""
 
 

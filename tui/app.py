@@ -103,7 +103,8 @@ class OutboundPanelApp(App[None]):
         assert self.session is not None
         agent = self.session.agent
         self.query_one(AgentBar).show(f"{agent.full_name} ({agent.friendly_name})", agent.activity_name,
-                                      agent.available, self.where)
+                                      agent.available)
+        self.query_one(OutboundPanel).border_subtitle = f"via {self.where}"
         self.query_one(OutboundPanel).set_offline(None if agent.available else agent.activity_name)
 
     @work(exclusive=True, group="agent")

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, AsyncIterator, Sequence
 
 from pydantic import SecretStr
@@ -49,7 +50,7 @@ async def backend(settings: Settings) -> AsyncIterator[tuple[Settings, str]]:
     Yields the settings to connect with and a label saying where they lead.
     """
     if settings.twilio.has_credentials:
-        yield settings, settings.twilio.base_url or "Twilio"
+        yield settings, urlsplit(settings.twilio.base_url).netloc if settings.twilio.base_url else "Twilio"
         return
     from sim import seed
     from sim.server import Simulator

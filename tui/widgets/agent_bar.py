@@ -7,16 +7,15 @@ from textual.widgets import Static
 
 
 class AgentBar(Static):
-    """Shows `outbound-panel  Alice Johnson (alice@example.com)  ● Available  on Twilio`. No bindings or messages."""
+    """Shows `outbound-panel  Alice Johnson (alice@example.com)  ● Available`. No bindings or messages."""
 
     def __init__(self) -> None:
         super().__init__(id="agent-bar")
         self._shown: Text | None = None
 
-    def show(self, agent: str, activity: str, available: bool, where: str) -> None:
+    def show(self, agent: str, activity: str, available: bool) -> None:
         line = Text.assemble(
-            ("outbound-panel", "bold"), "  ", agent, "  ", (f"● {activity}", "green" if available else "red"),
-            ("  · " + where, "dim"),
+            ("outbound-panel", "bold"), "  ", agent, "  ", (f"● {activity}", "green" if available else "red")
         )
         if line != self._shown:  # an unchanged line is not redrawn: idle stays silent
             self._shown = line

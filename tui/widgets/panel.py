@@ -139,7 +139,9 @@ class OutboundPanel(Vertical):
             self.refresh_problem()
 
     def clear_draft(self) -> None:
+        """The panel after a send: empty, ready for the next customer's number."""
         self.query_one(DestinationField).clear()
+        self.query_one("#destination").focus()
         self.query_one(MessageBody).text = ""
         self.query_one("#canned", Select).clear()
 
