@@ -1,4 +1,4 @@
-"""The Twilio gateway: the one place that imports `twilio`.
+"""The Twilio gateway: with core/twilio_errors.py, the only code that imports `twilio`.
 
 Every call has a deadline (the SDK ignores its own timeout) and every failure becomes a typed
 domain error from core.errors. The SDK's retry is never enabled: it re-sends POST creates on 5xx.
@@ -6,9 +6,7 @@ domain error from core.errors. The SDK's retry is never enabled: it re-sends POS
 
 import asyncio
 import base64
-import contextlib
 import json
-import re
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -17,13 +15,15 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import BaseModel
 from twilio.base import values
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from core.errors import AuthenticationFailed, NotFound, RateLimited, TwilioError, TwilioUnavailable
+from core.errors import NotFound, TwilioUnavailable
+from core.identity import decode_identity, encode_identity
 from core.settings import Settings
+from core.twilio_errors import domain_error
 
 T = TypeVar("T")
 
@@ -107,7 +107,6 @@ async def open_client(settings: Settings, timeout: float | None = None) -> Async
         await close_client(client)
 
 
-
 class AgentInfo(BaseModel):
     """The agent's TaskRouter worker."""
 
@@ -146,78 +145,8 @@ class LiveTask(BaseModel):
     attributes: dict[str, Any]
 
 
-class BindingTaken(TwilioError):
-    """The customer/sender pair already belongs to an open conversation (50416, 50425, or Flex's 45361)."""
-
-    def __init__(self, conversation_sid: str | None) -> None:
-        super().__init__("This customer already has an open conversation from this sender.", code=50416, status=409)
-        self.conversation_sid = conversation_sid
-
-
-_CONVERSATION_SID = re.compile(r"\bCH[0-9a-fA-F]{32}\b")
 SEND_ID = "outboundSendId"  # message attribute that marks which send posted it
 _LIVE_TASK_STATUSES = ["pending", "reserved", "assigned", "wrapping"]
-_SDK_PREFIX = re.compile(r"^Unable to [a-z ]+: ")
-
-
-def encode_identity(name: str) -> str:
-    """alice@example.com → alice_40example_2Ecom: Flex escapes every byte that is not a letter or digit."""
-    return "".join(chr(b) if chr(b).isascii() and chr(b).isalnum() else f"_{b:02X}" for b in name.encode())
-
-
-def decode_identity(identity: str) -> str:
-    """The inverse of encode_identity, for every `_XX` escape (the seed plugin decoded only the first)."""
-    raw = bytearray()
-    i = 0
-    while i < len(identity):
-        chunk = identity[i : i + 3]
-        if len(chunk) == 3 and chunk[0] == "_" and all(c in "0123456789abcdefABCDEF" for c in chunk[1:]):
-            raw.append(int(chunk[1:], 16))
-            i += 3
-        else:
-            raw.extend(identity[i].encode())
-            i += 1
-    return raw.decode(errors="replace")
-
-
-def _rest_error(error: TwilioRestException, what: str) -> TwilioError:
-    message = _SDK_PREFIX.sub("", str(error.msg or "")).strip() or "no details"
-    return _classify(error.status, error.code, message, what, None)
-
-
-def _page_error(error: TwilioException, what: str) -> TwilioError:
-    # List calls raise a bare TwilioException("Unable to fetch page", response) (contract §7.4).
-    response = error.args[1] if len(error.args) > 1 else None
-    status = getattr(response, "status_code", None)
-    code, message, retry_after = None, "no details", None
-    try:
-        body = json.loads(getattr(response, "text", "") or "{}")
-        code, message = body.get("code"), body.get("message") or message
-    except ValueError:
-        pass
-    headers = getattr(response, "headers", None) or {}
-    if "Retry-After" in headers:
-        with contextlib.suppress(ValueError):
-            retry_after = float(headers["Retry-After"])
-    return _classify(status, code, message, what, retry_after)
-
-
-def _classify(status: int | None, code: int | None, message: str, what: str, retry_after: float | None) -> TwilioError:
-    # Flex wraps the Conversations error in its own 45361, which also covers other participant failures.
-    if code in (50416, 50425) or (code == 45361 and "binding" in message.lower()):
-        found = _CONVERSATION_SID.search(message)
-        return BindingTaken(found.group(0) if found else None)
-    if status == 401 or code == 20003:
-        return AuthenticationFailed("Twilio refused the credentials (error 20003): check the account SID and secret.",
-                                    code=code, status=status)
-    if status == 429 or code == 20429:
-        return RateLimited(f"Twilio is busy and asked us to slow down while {what}.", code=code, status=status,
-                           retry_after=retry_after)
-    if status == 404 or code == 20404:
-        return NotFound(f"Twilio found nothing while {what}: {message}", code=code, status=status)
-    if status is not None and status >= 500:
-        return TwilioUnavailable(f"Twilio had a problem (HTTP {status}) while {what}.", code=code, status=status)
-    return TwilioError(f"Twilio refused {what}: {message} (error {code}).", code=code, status=status)
 
 
 class TwilioGateway:
@@ -238,24 +167,17 @@ class TwilioGateway:
             raise TwilioUnavailable(f"Twilio did not answer in time while {what}.") from None
         except (aiohttp.ClientError, OSError) as error:
             raise TwilioUnavailable(f"Could not reach Twilio while {what}.") from error
-        except TwilioRestException as error:
-            raise _rest_error(error, what) from None
         except TwilioException as error:
-            raise _page_error(error, what) from None
+            raise domain_error(error, what) from None
 
     # -- agent -------------------------------------------------------------------------------------
 
     async def fetch_agent(self) -> AgentInfo:
         """The configured agent's worker: by SID when set, else by friendly name (the agent identity)."""
         agent = self.settings.agent
-        if agent.worker_sid:
-            worker = await self._call("looking up the agent", self._workspace.workers(agent.worker_sid).fetch_async())
-        else:
-            found = await self._call("looking up the agent",
-                                     self._workspace.workers.list_async(friendly_name=agent.identity, limit=1))
-            if not found:
-                raise NotFound(f"No TaskRouter worker is named {agent.identity!r} in this workspace.")
-            worker = found[0]
+        worker = await self._worker("looking up the agent", sid=agent.worker_sid, friendly_name=agent.identity)
+        if worker is None:
+            raise NotFound(f"No TaskRouter worker is named {agent.identity!r} in this workspace.")
         self._agent_worker_sid = worker.sid
         return _agent_info(worker)
 
@@ -276,16 +198,17 @@ class TwilioGateway:
     async def worker_name(self, *, friendly_name: str | None = None, sid: str | None = None) -> str | None:
         """A worker's full name (Flex's `full_name` attribute), else its friendly name; None when unknown."""
         try:
-            if sid:
-                workers = [await self._call("looking up an agent", self._workspace.workers(sid).fetch_async())]
-            else:
-                workers = await self._call("looking up an agent",
-                                           self._workspace.workers.list_async(friendly_name=friendly_name, limit=1))
+            worker = await self._worker("looking up an agent", sid=sid, friendly_name=friendly_name)
         except NotFound:
             return None
-        if not workers:
-            return None
-        return _json(workers[0].attributes).get("full_name") or workers[0].friendly_name
+        return _full_name(worker) if worker is not None else None
+
+    async def _worker(self, what: str, *, sid: str | None, friendly_name: str | None) -> Any | None:
+        """The worker with this SID when one is given (NotFound if none), else the one with this friendly name."""
+        if sid:
+            return await self._call(what, self._workspace.workers(sid).fetch_async())
+        found = await self._call(what, self._workspace.workers.list_async(friendly_name=friendly_name, limit=1))
+        return found[0] if found else None
 
     # -- conversations -----------------------------------------------------------------------------
 
@@ -417,10 +340,15 @@ def _agent_info(worker: Any) -> AgentInfo:
     return AgentInfo(
         sid=worker.sid,
         friendly_name=worker.friendly_name,
-        full_name=_json(worker.attributes).get("full_name") or worker.friendly_name,
+        full_name=_full_name(worker),
         activity_name=worker.activity_name,
         available=bool(worker.available),
     )
+
+
+def _full_name(worker: Any) -> str:
+    """Flex's `full_name` worker attribute, else the friendly name."""
+    return _json(worker.attributes).get("full_name") or worker.friendly_name
 
 
 def _json(text: str | None) -> dict[str, Any]:

@@ -15,15 +15,19 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
 from core.errors import ConversationInUse, OutboundError, SendFailed, TwilioError, TwilioUnavailable
-from core.gateway import AgentInfo, BindingTaken, CreatedInteraction, LiveTask, TwilioGateway
+from core.gateway import AgentInfo, CreatedInteraction, LiveTask, TwilioGateway
 from core.models import SendMode, SendRequest, SendResult, prepare_send
 from core.phone import display
+from core.twilio_errors import BindingTaken
 
 log = logging.getLogger("outbound_panel.outbound")
+
+Undo = Callable[[], Awaitable[None]]  # removes what a send made when its message did not go out
 
 
 class OutboundService:
@@ -209,7 +213,7 @@ class OutboundService:
                                                request.content_sid, request.content_variables,
                                                send_id or uuid.uuid4().hex)
 
-    async def _message_or_undo(self, request: SendRequest, conversation_sid: str, undo: Any) -> str:
+    async def _message_or_undo(self, request: SendRequest, conversation_sid: str, undo: Undo) -> str:
         """The message; if it did not reach the customer, what this send made is undone so it blocks no one."""
         send_id = uuid.uuid4().hex  # marks the message so an unanswered post can be found, never re-posted
         try:
@@ -223,11 +227,11 @@ class OutboundService:
             raise SendFailed(f"The message was not sent: {error} Nothing reached the customer.",
                              reached_customer=False, cause=error) from error
 
-    async def _undo(self, undo: Any, conversation_sid: str) -> None:
+    async def _undo(self, undo: Undo, conversation_sid: str) -> None:
         try:
             await undo()
         except OutboundError as error:
-            log.warning("could not remove conversation %s after a failed send: %s", conversation_sid, error)
+            log.warning("could not undo a failed send in conversation %s: %s", conversation_sid, error)
 
     async def _repair_route(self, conversation_sid: str, error: BaseException) -> None:
         """The message went out but the reply route failed: try once more, else say so plainly."""

@@ -44,22 +44,14 @@ class ConversationsDomain:
             raise not_found(conversation_path(sid_or_unique_name))
         return found
 
-    def create_conversation(
-        self,
-        *,
-        friendly_name: str | None = None,
-        unique_name: str | None = None,
-        attributes: str = "{}",
-        state: str = "active",
-        messaging_service_sid: str | None = None,
-        timers_inactive: float | None = None,
-        timers_closed: float | None = None,
-        bindings: dict[str, Any] | None = None,
-        date_created: float | None = None,
-        date_updated: float | None = None,
-        participants: Sequence[dict[str, Any]] = (),
-    ) -> Conversation:
-        """With `participants` (ConversationWithParticipants): all or nothing; a taken binding is 50425."""
+    def create_conversation(self, *, friendly_name: str | None = None, unique_name: str | None = None,
+                            attributes: str = "{}", state: str = "active", messaging_service_sid: str | None = None,
+                            timers_inactive: float | None = None, timers_closed: float | None = None,
+                            bindings: dict[str, Any] | None = None, date_created: float | None = None,
+                            date_updated: float | None = None,
+                            participants: Sequence[dict[str, Any]] = ()) -> Conversation:
+        """With `participants` (ConversationWithParticipants): all or nothing; a taken binding is 50425,
+        naming its conversation."""
         self._check_conversation(unique_name, attributes, state, messaging_service_sid, timers_inactive, timers_closed)
         now = self.world.now()
         conversation = Conversation(
@@ -90,25 +82,11 @@ class ConversationsDomain:
         self._arm_timers(conversation)
         return conversation
 
-    def create_with_participants(self, participants: list[dict[str, Any]], **conversation: Any) -> Conversation:
-        """ConversationWithParticipants: all or nothing; a taken binding is 50425, naming its conversation."""
-        return self.create_conversation(participants=participants, **conversation)
-
-    def update_conversation(
-        self,
-        sid: str,
-        *,
-        friendly_name: str | None = None,
-        unique_name: str | None = None,
-        attributes: str | None = None,
-        state: str | None = None,
-        messaging_service_sid: str | None = None,
-        timers_inactive: float | None = None,
-        timers_closed: float | None = None,
-        bindings: dict[str, Any] | None = None,
-        date_created: float | None = None,
-        date_updated: float | None = None,
-    ) -> Conversation:
+    def update_conversation(self, sid: str, *, friendly_name: str | None = None, unique_name: str | None = None,
+                            attributes: str | None = None, state: str | None = None,
+                            messaging_service_sid: str | None = None, timers_inactive: float | None = None,
+                            timers_closed: float | None = None, bindings: dict[str, Any] | None = None,
+                            date_created: float | None = None, date_updated: float | None = None) -> Conversation:
         conversation = self.conversation(sid)
         check_open(conversation)
         self._check_conversation(unique_name, attributes, state, messaging_service_sid, timers_inactive,
@@ -213,21 +191,11 @@ class ConversationsDomain:
         self._arm_timers(conversation)
         return participant
 
-    def update_participant(
-        self,
-        conversation_sid: str,
-        participant_sid: str,
-        *,
-        identity: str | None = None,
-        attributes: str | None = None,
-        role_sid: str | None = None,
-        proxy_address: str | None = None,
-        projected_address: str | None = None,
-        last_read_message_index: int | None = None,
-        last_read_timestamp: str | None = None,
-        date_created: float | None = None,
-        date_updated: float | None = None,
-    ) -> Participant:
+    def update_participant(self, conversation_sid: str, participant_sid: str, *, identity: str | None = None,
+                           attributes: str | None = None, role_sid: str | None = None,
+                           proxy_address: str | None = None, projected_address: str | None = None,
+                           last_read_message_index: int | None = None, last_read_timestamp: str | None = None,
+                           date_created: float | None = None, date_updated: float | None = None) -> Participant:
         conversation = self.conversation(conversation_sid)
         participant = self.participant(conversation, participant_sid)
         check_open(conversation)
@@ -306,19 +274,10 @@ class ConversationsDomain:
             raise not_found(f"{conversation_path(conversation.sid)}/Messages/{sid}")
         return found
 
-    def add_message(
-        self,
-        conversation_sid: str,
-        *,
-        author: str = "system",
-        body: str | None = None,
-        content_sid: str | None = None,
-        content_variables: dict[str, str] | None = None,
-        attributes: str = "{}",
-        media_sid: str | None = None,
-        date_created: float | None = None,
-        date_updated: float | None = None,
-    ) -> Message:
+    def add_message(self, conversation_sid: str, *, author: str = "system", body: str | None = None,
+                    content_sid: str | None = None, content_variables: dict[str, str] | None = None,
+                    attributes: str = "{}", media_sid: str | None = None, date_created: float | None = None,
+                    date_updated: float | None = None) -> Message:
         """Store a message; a customer's goes to Studio, anyone else's is delivered to the SMS/WhatsApp side."""
         conversation = self.conversation(conversation_sid)
         check_open(conversation)

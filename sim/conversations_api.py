@@ -167,7 +167,7 @@ async def create_conversation_with_participants(request: web.Request) -> web.Res
     participants = [participant_from_json(raw) for raw in repeated(form, "Participant")]
     if len(participants) > MAX_PARTICIPANTS_AT_CREATION:
         raise invalid(f"At most {MAX_PARTICIPANTS_AT_CREATION} Participant values are accepted")
-    conversation = _domain(request).create_with_participants(participants, **params)
+    conversation = _domain(request).create_conversation(participants=participants, **params)
     return respond(conversation_json(account_of(request), conversation), 201)
 
 

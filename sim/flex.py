@@ -32,21 +32,6 @@ def flex_identity(name: str) -> str:
     )
 
 
-def flex_identity_decode(identity: str) -> str:
-    """The inverse of flex_identity: alice_40example_2Ecom -> alice@example.com (every escape, not only the first)."""
-    raw = bytearray()
-    index = 0
-    while index < len(identity):
-        chunk = identity[index + 1 : index + 3]
-        if identity[index] == "_" and len(chunk) == 2 and all(c in "0123456789abcdefABCDEF" for c in chunk):
-            raw.append(int(chunk, 16))
-            index += 3
-        else:
-            raw.extend(identity[index].encode())
-            index += 1
-    return raw.decode(errors="replace")
-
-
 def flex_worker_attributes(full_name: str, email: str) -> str:
     """A worker's attributes as Flex sets them up: its name, email, chat address and agent role."""
     return json.dumps({

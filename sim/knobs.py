@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -91,11 +92,16 @@ class RequestLog(list[LoggedRequest]):
         ]
 
     def sequential_round_trips(self, start: int = 0) -> int:
-        """How many requests from `start` on ran one after another: the longest chain in which each
-        request started after the previous one had been answered. Concurrent requests share a step."""
-        entries = sorted(self[start:], key=lambda r: r.started)
-        depth: list[int] = []
-        for i, entry in enumerate(entries):
-            before = [depth[j] for j in range(i) if entries[j].started + entries[j].duration <= entry.started]
-            depth.append(1 + max(before, default=0))
-        return max(depth, default=0)
+        """sequential_round_trips of the requests from `start` on."""
+        return sequential_round_trips(self[start:])
+
+
+def sequential_round_trips(requests: Sequence[LoggedRequest]) -> int:
+    """How many of these requests ran one after another: the longest chain in which each request
+    started after the previous one had been answered. Concurrent requests share a step."""
+    entries = sorted(requests, key=lambda r: r.started)
+    depth: list[int] = []
+    for i, entry in enumerate(entries):
+        before = [depth[j] for j in range(i) if entries[j].started + entries[j].duration <= entry.started]
+        depth.append(1 + max(before, default=0))
+    return max(depth, default=0)

@@ -21,7 +21,7 @@ from twilio.rest import Client
 from core.gateway import TwilioGateway, open_client
 from core.models import SendMode, SendRequest, prepare_send
 from core.outbound import OutboundService
-from core.settings import AgentSettings, Settings, TwilioSettings, load_settings
+from core.settings import Settings, load_settings
 from sim import seed
 from sim.knobs import LoggedRequest
 from sim.server import Simulator
@@ -42,15 +42,18 @@ _SID = re.compile(r"([A-Z]{2})[0-9a-f]{32}")
 MakeService = Callable[..., Awaitable[OutboundService]]
 
 
+def project_settings(tmp_path: Path, **groups: dict[str, Any]) -> Settings:
+    """settings.toml's defaults, nothing from this machine; `groups` override keys, e.g. ui={"phone_region": "GB"}."""
+    settings = load_settings(env={"XDG_CONFIG_HOME": str(tmp_path)}, cwd=tmp_path)
+    updates = {name: getattr(settings, name).model_copy(update=values) for name, values in groups.items()}
+    return settings.model_copy(update=updates)
+
+
 def settings_for(sim: Simulator, tmp_path: Path, identity: str = ALICE.friendly_name,
-                 auth_token: str = seed.DEMO_AUTH_TOKEN) -> Settings:
-    """The project's settings (settings.toml's seeded defaults) pointed at this simulator."""
-    loaded = load_settings(env={"XDG_CONFIG_HOME": str(tmp_path)}, cwd=tmp_path)
-    return loaded.model_copy(update={
-        "twilio": TwilioSettings(account_sid=seed.ACCOUNT_SID, auth_token=SecretStr(auth_token),
-                                 base_url=sim.base_url),
-        "agent": AgentSettings(identity=identity),
-    })
+                 auth_token: str = seed.DEMO_AUTH_TOKEN, **groups: dict[str, Any]) -> Settings:
+    """The project's settings pointed at this simulator, signed in as `identity`; `groups` as project_settings."""
+    return project_settings(tmp_path, agent={"identity": identity}, twilio={
+        "account_sid": seed.ACCOUNT_SID, "auth_token": SecretStr(auth_token), "base_url": sim.base_url}, **groups)
 
 
 @pytest.fixture
@@ -82,15 +85,6 @@ def draft(service: OutboundService, mode: SendMode | str, *, destination: str = 
 
 
 # -- the request log -------------------------------------------------------------------------------
-
-
-def sequential_round_trips(entries: Sequence[LoggedRequest]) -> int:
-    """Waves of requests: a request is in wave k+1 when it started after some wave-k request ended."""
-    waves: list[tuple[LoggedRequest, int]] = []
-    for entry in sorted(entries, key=lambda e: e.started):
-        before = [wave for done, wave in waves if done.started + done.duration <= entry.started]
-        waves.append((entry, 1 + max(before, default=0)))
-    return max((wave for _, wave in waves), default=0)
 
 
 def overlap(a: LoggedRequest, b: LoggedRequest) -> bool:

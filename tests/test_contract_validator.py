@@ -10,9 +10,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 from aiohttp import web
-from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from core.gateway import RewritingHttpClient
 from tests import contract
 from tests.contract import (
     KNOWN_QUIRKS,
@@ -468,20 +468,18 @@ def test_spec_examples_validate_clean_except_known_broken_ones() -> None:
 # --- real SDK traffic -----------------------------------------------------------------------------------
 
 
-class _RedirectingClient(AsyncTwilioHttpClient):
-    def __init__(self, base: str) -> None:
-        super().__init__()
-        self.base = base
+class _HostRecordingClient(RewritingHttpClient):
+    """The app's HTTP client, also noting the Twilio host each request was meant for."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url)
         self.hosts: list[str] = []
 
     async def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def,override]
         self.hosts.append(url.split("/")[2])
-        return await super().request(method, re.sub(r"^https://[^/]+", self.base, url), *args, **kwargs)
+        return await super().request(method, url, *args, **kwargs)
 
 
-# aiohttp >= 3.14 deprecates the `auth=` argument twilio 9.13 passes; pyproject's module filter does
-# not catch it here because the warning is attributed to the caller's frame.
-@pytest.mark.filterwarnings("ignore:The 'auth' parameter is deprecated:DeprecationWarning")
 async def test_requests_from_the_twilio_sdk_validate_strictly() -> None:
     captured: list[dict[str, Any]] = []
     list_keys = {"Tasks": "tasks", "ContentAndApprovals": "contents", "ParticipantConversations": "conversations"}
@@ -502,7 +500,7 @@ async def test_requests_from_the_twilio_sdk_validate_strictly() -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    http = _RedirectingClient(f"http://127.0.0.1:{port}")
+    http = _HostRecordingClient(f"http://127.0.0.1:{port}")
     client = Client(sid("AC"), "auth-token", http_client=http)
     try:
         conv = client.conversations.v1

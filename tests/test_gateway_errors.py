@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from core.errors import AuthenticationFailed, NotFound, RateLimited, TwilioError, TwilioUnavailable
-from core.gateway import BindingTaken, TwilioGateway, decode_identity, encode_identity, open_client
+from core.gateway import TwilioGateway, open_client
+from core.identity import decode_identity, encode_identity
+from core.twilio_errors import BindingTaken
 from sim import seed
 from sim.server import Simulator
 from tests.outbound_fixtures import JANE, MESSAGES, SMS_SENDER, settings_for

@@ -20,6 +20,7 @@ from core.errors import ConversationInUse, InvalidSend, SendFailed, TwilioError,
 from core.models import SendMode, SendResult
 from core.outbound import OutboundService
 from sim import seed
+from sim.knobs import LoggedRequest, sequential_round_trips
 from sim.server import Simulator
 from tests.outbound_fixtures import (  # noqa: F401 (fixtures)
     ALICE,
@@ -46,7 +47,6 @@ from tests.outbound_fixtures import (  # noqa: F401 (fixtures)
     open_conversations,
     overlap,
     receipt_statuses,
-    sequential_round_trips,
     service,
     tasks_for,
     twilio_requests,
@@ -206,7 +206,6 @@ async def test_happy_path_takes_at_most_two_sequential_round_trips(
 
 def test_round_trip_counter_counts_waves() -> None:
     """The counter itself: sequential requests add a wave, overlapping ones do not."""
-    from sim.knobs import LoggedRequest
 
     def entry(started: float, duration: float) -> LoggedRequest:
         return LoggedRequest("POST", "h", "/p", [], [], {}, started, duration)

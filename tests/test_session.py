@@ -13,7 +13,7 @@ from core.errors import InvalidSend, NotFound
 from core.models import SendMode, SendResult
 from core.models import check_draft
 from core.session import Session, open_session
-from core.settings import Settings, UiSettings, load_settings
+from core.settings import Settings
 from sim import seed
 from sim.server import Simulator
 from tests.outbound_fixtures import (
@@ -23,6 +23,7 @@ from tests.outbound_fixtures import (
     SMS_SENDER,
     WS,
     messages_in,
+    project_settings,
     receipt_statuses,
     settings_for,
     twilio_requests,
@@ -31,11 +32,6 @@ from tests.outbound_fixtures import (
 ACTIVITY_NAMES = [a.name for a in seed.ACTIVITIES]  # Offline, Available, Unavailable, Break
 SEED_PAYLOAD = {"destination": "+1 415 555 0100", "callerId": SMS_SENDER, "body": "Hello from the session",
                 "contentTemplateSid": None, "openChat": False, "routeToMe": True}
-
-
-def with_region(settings: Settings, region: str) -> Settings:
-    ui: UiSettings = settings.ui.model_copy(update={"phone_region": region})
-    return settings.model_copy(update={"ui": ui})
 
 
 async def worker_activity(client: Client, worker_sid: str) -> str:
@@ -179,7 +175,7 @@ async def test_send_with_the_seed_payload_reaches_the_customer(sim: Simulator, c
 async def test_send_reads_a_national_number_in_the_configured_region(
     sim: Simulator, client: Client, tmp_path: Path
 ) -> None:
-    settings = with_region(settings_for(sim, tmp_path), "GB")
+    settings = settings_for(sim, tmp_path, ui={"phone_region": "GB"})
     async with open_session(settings) as session:
         result = await session.send({**SEED_PAYLOAD, "destination": "020 7946 0958"})
         with pytest.raises(InvalidSend) as refused:  # a US national number is no GB number
@@ -195,7 +191,7 @@ async def test_send_reads_a_national_number_in_the_configured_region(
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """The project's settings; a draft check needs no Twilio (and no simulator)."""
-    return load_settings(env={"XDG_CONFIG_HOME": str(tmp_path)}, cwd=tmp_path)
+    return project_settings(tmp_path)
 
 
 def test_check_draft_passes_a_good_draft(settings: Settings) -> None:
@@ -221,8 +217,8 @@ def test_check_draft_returns_the_reason_instead_of_raising(
     assert (error.field, str(error)) == (field, sentence)
 
 
-def test_check_draft_reads_national_numbers_in_the_configured_region(settings: Settings) -> None:
+def test_check_draft_reads_national_numbers_in_the_configured_region(settings: Settings, tmp_path: Path) -> None:
     draft = {"channel": "sms", "destination": "020 7946 0958", "sender": SMS_SENDER, "body": "Hello"}
     us = check_draft(settings, **draft)
     assert us is not None and us.field == "destination"
-    assert check_draft(with_region(settings, "GB"), **draft) is None
+    assert check_draft(project_settings(tmp_path, ui={"phone_region": "GB"}), **draft) is None

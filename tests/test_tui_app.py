@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
 from textual.widgets import Static
 
-from sim import seed
 from sim.server import Simulator
-from tests.tui_fixtures import panel_settings
+from tests.outbound_fixtures import project_settings, settings_for
 from tui.app import OutboundPanelApp
 from tui.cli import connect, where
 
@@ -22,7 +20,7 @@ async def _shown(app: OutboundPanelApp, selector: str) -> str:
 
 
 async def test_no_credentials_runs_on_the_embedded_simulator(tmp_path: Path) -> None:
-    settings = panel_settings(tmp_path)
+    settings = project_settings(tmp_path)
     assert not settings.twilio.has_credentials
     app = OutboundPanelApp(settings, lambda: connect(settings), where(settings))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -33,8 +31,7 @@ async def test_no_credentials_runs_on_the_embedded_simulator(tmp_path: Path) -> 
 
 
 async def test_wrong_credentials_are_a_sentence_and_never_shown(sim: Simulator, tmp_path: Path) -> None:
-    settings = panel_settings(tmp_path, twilio={"account_sid": seed.ACCOUNT_SID, "base_url": sim.base_url,
-                                                "auth_token": SecretStr("wrong-distinctive-token")})
+    settings = settings_for(sim, tmp_path, auth_token="wrong-distinctive-token")
     app = OutboundPanelApp(settings, lambda: connect(settings), where(settings))
     shown = await _shown(app, "#status")
     assert shown.startswith(f"Could not connect to {sim.base_url}: Twilio refused the credentials (error 20003)")

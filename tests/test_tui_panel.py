@@ -12,7 +12,8 @@ from textual.widgets import Button, Input, Select, Static, TextArea
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL
 from sim import seed
 from sim.server import Simulator
-from tests.tui_fixtures import SimBackend, panel_settings
+from tests.outbound_fixtures import project_settings
+from tests.tui_fixtures import SimBackend
 from tui.app import OutboundPanelApp
 from tui.screens.help import HelpScreen
 from tui.widgets.panel import OutboundPanel
@@ -50,7 +51,7 @@ def sent_bodies(backend: SimBackend, number: str) -> list[str]:
 
 @pytest.fixture
 def backend(tmp_path: Path) -> SimBackend:
-    return SimBackend(panel_settings(tmp_path))
+    return SimBackend(project_settings(tmp_path))
 
 
 async def test_startup_shows_the_agent_and_focuses_the_destination(backend: SimBackend) -> None:
@@ -222,7 +223,7 @@ async def test_double_press_sends_once(backend: SimBackend) -> None:
 
 
 async def test_offline_agent_is_told_and_becomes_available_with_f3(tmp_path: Path) -> None:
-    backend = SimBackend(panel_settings(tmp_path, agent={"identity": "dave@example.com"}))
+    backend = SimBackend(project_settings(tmp_path, agent={"identity": "dave@example.com"}))
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -264,7 +265,7 @@ async def test_toggle_panel_key_and_action_hide_and_show_it(backend: SimBackend)
 
 
 async def test_keys_are_remapped_from_settings(tmp_path: Path) -> None:
-    backend = SimBackend(panel_settings(tmp_path, ui={"keys": {"send_wait_any": "ctrl+g"}}))
+    backend = SimBackend(project_settings(tmp_path, ui={"keys": {"send_wait_any": "ctrl+g"}}))
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -278,7 +279,7 @@ async def test_keys_are_remapped_from_settings(tmp_path: Path) -> None:
 
 
 async def test_keep_draft_setting_keeps_it_after_a_send(tmp_path: Path) -> None:
-    backend = SimBackend(panel_settings(tmp_path, ui={"keep_draft_after_send": True}))
+    backend = SimBackend(project_settings(tmp_path, ui={"keep_draft_after_send": True}))
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

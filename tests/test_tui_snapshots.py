@@ -12,7 +12,8 @@ from typing import Any, Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 
-from tests.tui_fixtures import SimBackend, panel_settings
+from tests.outbound_fixtures import project_settings
+from tests.tui_fixtures import SimBackend
 from tui.app import OutboundPanelApp
 
 Steps = Callable[[Pilot], Awaitable[None]]
@@ -24,7 +25,7 @@ def _no_animation(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _app(tmp_path: Path, **groups: dict[str, Any]) -> tuple[OutboundPanelApp, SimBackend]:
-    backend = SimBackend(panel_settings(tmp_path, **groups))
+    backend = SimBackend(project_settings(tmp_path, **groups))
     return backend.app(), backend
 
 

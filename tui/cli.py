@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, AsyncIterator, Sequence
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -52,18 +52,20 @@ async def backend(settings: Settings) -> AsyncIterator[tuple[Settings, str]]:
     if settings.twilio.has_credentials:
         yield settings, urlsplit(settings.twilio.base_url).netloc if settings.twilio.base_url else "Twilio"
         return
-    from sim import seed
     from sim.server import Simulator
 
     async with Simulator(_sim_config(settings), port=settings.sim.port) as simulator:
-        twilio = settings.twilio.model_copy(
-            update={
-                "account_sid": seed.ACCOUNT_SID,
-                "auth_token": SecretStr(seed.DEMO_AUTH_TOKEN),
-                "base_url": simulator.base_url,
-            }
-        )
-        yield settings.model_copy(update={"twilio": twilio}), "simulator"
+        yield on_simulator(settings, simulator.base_url), "simulator"
+
+
+def on_simulator(settings: Settings, base_url: str) -> Settings:
+    """`settings` pointed at the simulator at `base_url`, with its seeded demo credentials."""
+    from sim import seed
+
+    twilio = settings.twilio.model_copy(
+        update={"account_sid": seed.ACCOUNT_SID, "auth_token": SecretStr(seed.DEMO_AUTH_TOKEN), "base_url": base_url}
+    )
+    return settings.model_copy(update={"twilio": twilio})
 
 
 @contextlib.asynccontextmanager

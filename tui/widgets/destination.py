@@ -14,7 +14,7 @@ from core.phone import display, parse_destination
 class DestinationField(Horizontal):
     """An Input restricted to phone characters and a mark beside it: `✓ +1 415-555-0100` or `✗ reason`.
 
-    Messages: posts Input.Changed (from the inner Input) as the number changes.
+    Bindings: none of its own. Messages: posts Input.Changed (from the inner Input) as the number changes.
     """
 
     def __init__(self, region: str) -> None:

@@ -13,7 +13,7 @@ from core.sms import sms_info
 class MessageBody(Vertical):
     """A TextArea (Tab moves focus on) and a counter line below it.
 
-    Messages: posts TextArea.Changed (from the inner TextArea) as the text changes.
+    Bindings: none of its own. Messages: posts TextArea.Changed (from the inner TextArea) as the text changes.
     """
 
     def __init__(self) -> None:

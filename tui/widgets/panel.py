@@ -27,7 +27,10 @@ MODE_LABELS = {
 
 
 class ChannelButton(RadioButton):
-    """A radio button whose state also reads without colour: ● chosen, ○ not (NO_COLOR, 16 colours)."""
+    """A radio button whose state also reads without colour: ● chosen, ○ not (NO_COLOR, 16 colours).
+
+    Bindings and messages: RadioButton's.
+    """
 
     @property
     def _button(self):  # type: ignore[no-untyped-def]
@@ -38,7 +41,7 @@ class ChannelButton(RadioButton):
 class OutboundPanel(Vertical):
     """The draft and its send controls. Tab order: channel, sender, destination, canned, body, mode, Send.
 
-    Messages: SendRequested(mode) when the Send button is pressed.
+    Bindings: none of its own (the app's keys send). Messages: SendRequested(mode) when Send is pressed.
     """
 
     @dataclass
@@ -91,10 +94,9 @@ class OutboundPanel(Vertical):
         return SendMode(self.query_one("#mode", Select).value)
 
     def payload(self, mode: SendMode) -> SendOutboundMessagePayload:
-        sender = self.query_one("#sender", Select).value
         return SendOutboundMessagePayload(
-            destination=self.query_one(DestinationField).value or " ",
-            caller_id=str(sender) if sender is not Select.NULL else "",
+            destination=self.query_one(DestinationField).value,
+            caller_id=self._sender,
             channel=self.channel.value,
             body=self.query_one(MessageBody).text,
             open_chat=mode is SendMode.OPEN_CHAT,
@@ -103,11 +105,14 @@ class OutboundPanel(Vertical):
 
     def problem(self) -> str | None:
         """Why the draft cannot be sent now, as the agent should read it; None when it can."""
-        sender = self.query_one("#sender", Select).value
         error = check_draft(self.settings, channel=self.channel, destination=self.query_one(DestinationField).value,
-                            sender=str(sender) if sender is not Select.NULL else "",
-                            body=self.query_one(MessageBody).text, mode=self.mode)
+                            sender=self._sender, body=self.query_one(MessageBody).text, mode=self.mode)
         return str(error) if error else None
+
+    @property
+    def _sender(self) -> str:
+        sender = self.query_one("#sender", Select).value
+        return str(sender) if sender is not Select.NULL else ""
 
     # -- showing state -------------------------------------------------------------------------------
 
