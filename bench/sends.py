@@ -14,8 +14,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pydantic import SecretStr  # noqa: E402
-
 from core.gateway import TwilioGateway, open_client  # noqa: E402
 from core.models import prepare_send  # noqa: E402
 from core.outbound import OutboundService  # noqa: E402
@@ -24,6 +22,7 @@ from sim import seed  # noqa: E402
 from sim.server import Simulator  # noqa: E402
 from sim.world import SimConfig  # noqa: E402
 from tests.seed_plugin import plugin_send  # noqa: E402
+from tui.cli import on_simulator  # noqa: E402
 
 LATENCY = 0.05
 RUNS = 20
@@ -41,9 +40,7 @@ def figures(name: str, counts: list[int], waves: list[int], times: list[float]) 
 async def main() -> None:
     settings = load_settings(env={"XDG_CONFIG_HOME": "/nonexistent"}, cwd=Path("/nonexistent"))
     async with Simulator(SimConfig(latency=LATENCY, manual_clock=True, random_seed=7)) as sim:
-        twilio = settings.twilio.model_copy(update={"account_sid": seed.ACCOUNT_SID, "base_url": sim.base_url,
-                                                    "auth_token": SecretStr(seed.DEMO_AUTH_TOKEN)})
-        settings = settings.model_copy(update={"twilio": twilio})
+        settings = on_simulator(settings, sim.base_url)
         async with open_client(settings) as client:
             gateway = TwilioGateway(client, settings)
             service = OutboundService(gateway, await gateway.fetch_agent())

@@ -157,7 +157,7 @@ class OutboundService:
         if task is None and not has_route:
             steps.append(self.gateway.add_studio_webhook(conversation_sid))
         await asyncio.gather(*steps)
-        message_sid = await self._message(request, conversation_sid)
+        message_sid = await self._message_or_undo(request, conversation_sid, undo=None)  # nothing new to undo
         return SendResult(mode=request.mode, conversation_sid=conversation_sid, message_sid=message_sid,
                           reused=True, task_sid=task.sid if task else None, holder=holder)
 
@@ -208,22 +208,20 @@ class OutboundService:
         return SendResult(mode=request.mode, conversation_sid=created.conversation_sid, message_sid=message_sid,
                           reused=reused, interaction_sid=created.interaction_sid, task_sid=created.task_sid)
 
-    async def _message(self, request: SendRequest, conversation_sid: str, send_id: str | None = None) -> str:
-        return await self.gateway.send_message(conversation_sid, self.agent.identity, request.body,
-                                               request.content_sid, request.content_variables,
-                                               send_id or uuid.uuid4().hex)
-
-    async def _message_or_undo(self, request: SendRequest, conversation_sid: str, undo: Undo) -> str:
-        """The message; if it did not reach the customer, what this send made is undone so it blocks no one."""
+    async def _message_or_undo(self, request: SendRequest, conversation_sid: str, undo: Undo | None) -> str:
+        """The message, posted once; if it did not reach the customer, what this send made is undone (`undo`)
+        so it blocks no one."""
         send_id = uuid.uuid4().hex  # marks the message so an unanswered post can be found, never re-posted
         try:
-            return await self._message(request, conversation_sid, send_id)
+            return await self.gateway.send_message(conversation_sid, self.agent.identity, request.body,
+                                                   request.content_sid, request.content_variables, send_id)
         except OutboundError as error:
             if isinstance(error, TwilioUnavailable):  # no answer does not mean not sent: look before deciding
                 with contextlib.suppress(OutboundError):
                     if landed := await self.gateway.find_message(conversation_sid, send_id):
                         return landed
-            await self._undo(undo, conversation_sid)
+            if undo is not None:
+                await self._undo(undo, conversation_sid)
             raise SendFailed(f"The message was not sent: {error} Nothing reached the customer.",
                              reached_customer=False, cause=error) from error
 

@@ -675,3 +675,29 @@ async def test_after_listener_sees_the_send_result(sim: Simulator, bus: ActionBu
     assert reported is result and isinstance(reported, SendResult)
     assert payload.destination == "+1 415 555 0100" and payload.mode == "open_chat"
     assert reported.task_sid and reported.message_sid
+
+
+@pytest.mark.parametrize("mode", WAIT_MODES)
+async def test_wait_mode_into_an_existing_conversation_whose_answer_is_lost_is_sent_once(
+    sim: Simulator, client: Client, service: OutboundService, mode: SendMode
+) -> None:
+    first = await service.send(draft(service, SendMode.WAIT_ANY, body="First"))
+    sim.fault(MESSAGES, method="POST", kind="drop")
+
+    result = await service.send(draft(service, mode, body="Second"))
+
+    assert result.reused and result.conversation_sid == first.conversation_sid
+    assert [m.body for m in await messages_in(client, first.conversation_sid)] == ["First", "Second"]
+
+
+async def test_wait_mode_into_an_existing_conversation_that_fails_says_nothing_reached_the_customer(
+    sim: Simulator, client: Client, service: OutboundService
+) -> None:
+    first = await service.send(draft(service, SendMode.WAIT_ANY, body="First"))
+    sim.fault(MESSAGES, method="POST", status=500)
+
+    with pytest.raises(SendFailed) as failed:
+        await service.send(draft(service, SendMode.WAIT_ME, body="Second"))
+
+    assert failed.value.reached_customer is False
+    assert await open_conversations(client, JANE.address, SMS_SENDER) == [first.conversation_sid]
