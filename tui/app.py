@@ -95,6 +95,7 @@ class OutboundPanelApp(App[None]):
         with contextlib.suppress(OutboundError):  # the palette then offers only "Become Available"
             self.activity_names = await self.session.activity_names()
         panel.disabled = False
+        panel.border_subtitle = f"via {self.where}"  # set once: assigning it redraws the panel
         self._show_agent()
         panel.query_one("#destination").focus()
         self.set_interval(self.AGENT_REFRESH_SECONDS, self._refresh_agent)
@@ -104,7 +105,6 @@ class OutboundPanelApp(App[None]):
         agent = self.session.agent
         self.query_one(AgentBar).show(f"{agent.full_name} ({agent.friendly_name})", agent.activity_name,
                                       agent.available)
-        self.query_one(OutboundPanel).border_subtitle = f"via {self.where}"
         self.query_one(OutboundPanel).set_offline(None if agent.available else agent.activity_name)
 
     @work(exclusive=True, group="agent")
