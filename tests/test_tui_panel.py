@@ -325,3 +325,16 @@ async def test_agent_refresh_keeps_the_agents_choices(backend: SimBackend) -> No
         app._refresh_agent()
         await settle(pilot)
         assert sender.value == seed.SMS_SENDERS[1]
+
+
+async def test_an_unchanged_agent_refresh_redraws_nothing(backend: SimBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        redraws: list[str] = []
+        for widget in [app.query_one(OutboundPanel), *app.query_one(OutboundPanel).query("*"), app.query_one("#agent-bar")]:
+            original = widget.refresh
+            monkeypatch.setattr(widget, "refresh", lambda *a, w=widget, o=original, **k: (redraws.append(str(w)), o(*a, **k))[1])
+        app._refresh_agent()
+        await settle(pilot)
+        assert redraws == []  # an idle terminal stays silent across the periodic refresh
