@@ -75,7 +75,8 @@ class OutboundService:
             if made is None:
                 raise
             created = made
-        message_sid = await self._message_or_undo(request, created.conversation_sid, undo=lambda: self.gateway.close_interaction(created))
+        message_sid = await self._message_or_undo(request, created.conversation_sid,
+                                                  undo=lambda: self.gateway.close_interaction(created))
         return self._chat_result(request, created, message_sid, reused=False)
 
     async def _send_and_wait(self, request: SendRequest) -> SendResult:
@@ -92,7 +93,8 @@ class OutboundService:
             return await self._send_on_existing(request, found)
         route, message = await asyncio.gather(
             self.gateway.add_studio_webhook(conversation_sid),
-            self._message_or_undo(request, conversation_sid, undo=lambda: self.gateway.delete_conversation(conversation_sid)),
+            self._message_or_undo(request, conversation_sid,
+                                  undo=lambda: self.gateway.delete_conversation(conversation_sid)),
             return_exceptions=True,
         )
         if isinstance(message, BaseException):
@@ -145,11 +147,13 @@ class OutboundService:
             raise ConversationInUse(display(request.destination), task.attributes.get("direction", "inbound"), holder)
         if request.mode is SendMode.OPEN_CHAT:
             created = await self.gateway.create_interaction(
-                {"type": request.channel.value, "initiated_by": "agent", "properties": {"media_channel_sid": conversation_sid}},
+                {"type": request.channel.value, "initiated_by": "agent",
+                 "properties": {"media_channel_sid": conversation_sid}},
                 self._routing(request),
             )
             # The conversation was there before this send: undo only the task, keep the conversation.
-            message_sid = await self._message_or_undo(request, conversation_sid, undo=lambda: self.gateway.cancel_task(created.task_sid))
+            message_sid = await self._message_or_undo(request, conversation_sid,
+                                                      undo=lambda: self.gateway.cancel_task(created.task_sid))
             return self._chat_result(request, created, message_sid, reused=True)
         # Wait modes: rewrite the routing explicitly (never leave an earlier send's flag behind) and make
         # sure a reply has a route: the live task when there is one, else the Studio webhook.
@@ -204,7 +208,8 @@ class OutboundService:
             "attributes": self._task_attributes(request),
         }
 
-    def _chat_result(self, request: SendRequest, created: CreatedInteraction, message_sid: str, reused: bool) -> SendResult:
+    def _chat_result(self, request: SendRequest, created: CreatedInteraction, message_sid: str,
+                     reused: bool) -> SendResult:
         return SendResult(mode=request.mode, conversation_sid=created.conversation_sid, message_sid=message_sid,
                           reused=reused, interaction_sid=created.interaction_sid, task_sid=created.task_sid)
 
