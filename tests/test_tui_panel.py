@@ -229,6 +229,11 @@ async def test_offline_agent_is_told_and_becomes_available_with_f3(tmp_path: Pat
         await settle(pilot)
         assert text_of(app, "#offline") == "You are Offline: sending is off. Press F3 to become Available."
         assert app.query_one("#destination", Input).disabled
+        before = len(simulator(backend).world.log)
+        await pilot.press("ctrl+r")  # a send key while Offline sends nothing and says why
+        await settle(pilot)
+        assert text_of(app, "#status") == "You are Offline: press F3 to become Available, then send."
+        assert len(simulator(backend).world.log) == before
         await pilot.press("f3")
         await settle(pilot)
         assert not app.query_one("#offline").display

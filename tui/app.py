@@ -88,7 +88,7 @@ class OutboundPanelApp(App[None]):
         panel = self.query_one(OutboundPanel)
         try:
             self.session, self.where = await self._exit_stack.enter_async_context(self.connect())
-        except OutboundError as error:
+        except (OutboundError, OSError) as error:  # OSError: the embedded simulator's port is taken
             panel.show_status(f"Could not connect to {self.where}: {error}", "error")
             return
         self.session.bus.register(TOGGLE_OUTBOUND_MESSAGE_PANEL, TogglePanelPayload, self._toggle_panel)
@@ -129,6 +129,9 @@ class OutboundPanelApp(App[None]):
         panel = self.query_one(OutboundPanel)
         if self.session is None or panel.sending or panel.disabled:
             return  # a second press while a send runs sends nothing
+        if panel.offline_as is not None:
+            panel.show_status(f"You are {panel.offline_as}: press F3 to become Available, then send.", "error")
+            return
         problem = panel.problem()
         if problem is not None:
             panel.show_status(problem, "error")
