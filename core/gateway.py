@@ -9,6 +9,7 @@ import base64
 import json
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -143,6 +144,37 @@ class LiveTask(BaseModel):
     sid: str
     assignment_status: str
     attributes: dict[str, Any]
+
+
+class MessageView(BaseModel):
+    """A conversation message as the status watcher reads it: who wrote it, what, and its delivery summary."""
+
+    sid: str
+    index: int
+    author: str
+    body: str | None
+    delivery: dict[str, Any] | None  # Twilio's aggregated receipt summary; None while queued
+    date_created: datetime | None
+
+
+class ReceiptView(BaseModel):
+    status: str
+    error_code: int | None
+
+
+class TaskView(BaseModel):
+    sid: str
+    conversation_sid: str | None
+    assignment_status: str
+    date_created: datetime | None
+    date_updated: datetime | None
+
+
+class Holder(BaseModel):
+    """The worker a reservation offers the task to (or who accepted it)."""
+
+    worker_sid: str
+    worker_name: str  # TaskRouter's friendly name (the Flex identity)
 
 
 SEND_ID = "outboundSendId"  # message attribute that marks which send posted it
@@ -334,6 +366,51 @@ class TwilioGateway:
                                         self._workspace.tasks(task_sid).reservations.list_async())
         held = [r for r in reservations if r.reservation_status in ("pending", "accepted", "wrapping")]
         return held[0].worker_sid if held else None
+
+    # -- status watcher: list calls that cover a conversation, or many conversations, at once ----------
+
+    async def recent_messages(self, conversation_sid: str, page_size: int = 20) -> list[MessageView]:
+        """The conversation's newest messages (one request, newest first) with their delivery summaries."""
+        page = await self._call("reading the conversation's messages",
+                                self._conversations.conversations(conversation_sid).messages.page_async(
+                                    order="desc", page_size=page_size))
+        return [MessageView(sid=m.sid, index=int(m.index or 0), author=m.author or "", body=m.body,
+                            delivery=m.delivery if isinstance(m.delivery, dict) else None,
+                            date_created=m.date_created) for m in page]
+
+    async def receipts(self, conversation_sid: str, message_sid: str) -> list[ReceiptView]:
+        """The message's delivery receipts (one per SMS/WhatsApp recipient), with Twilio's error codes."""
+        found = await self._call("reading the message's delivery receipts",
+                                 self._conversations.conversations(conversation_sid).messages(message_sid)
+                                 .delivery_receipts.list_async(page_size=50))
+        return [ReceiptView(status=str(r.status or ""), error_code=r.error_code or None) for r in found]
+
+    async def conversation_state(self, conversation_sid: str) -> str:
+        """active, inactive or closed."""
+        conversation = await self._call("reading the conversation",
+                                        self._conversations.conversations(conversation_sid).fetch_async())
+        return str(conversation.state or "")
+
+    async def tasks_for_conversations(self, conversation_sids: list[str]) -> list[TaskView]:
+        """Every task (any status) of these conversations: one TaskRouter list request for all of them."""
+        if not conversation_sids:
+            return []
+        expression = "conversationSid IN [" + ", ".join(json.dumps(s) for s in conversation_sids) + "]"
+        found = await self._call("reading the conversations' tasks",
+                                 self._workspace.tasks.list_async(evaluate_task_attributes=expression,
+                                                                  page_size=1000))
+        return [TaskView(sid=t.sid, conversation_sid=_json(t.attributes).get("conversationSid"),
+                         assignment_status=str(t.assignment_status or ""), date_created=t.date_created,
+                         date_updated=t.date_updated) for t in found]
+
+    async def task_holder(self, task_sid: str) -> Holder | None:
+        """The worker holding the task's live reservation (pending, accepted or wrapping), if any."""
+        reservations = await self._call("looking up who holds the task",
+                                        self._workspace.tasks(task_sid).reservations.list_async())
+        held = [r for r in reservations if r.reservation_status in ("pending", "accepted", "wrapping")]
+        if not held:
+            return None
+        return Holder(worker_sid=held[-1].worker_sid, worker_name=held[-1].worker_name or held[-1].worker_sid)
 
 
 def _agent_info(worker: Any) -> AgentInfo:

@@ -1,0 +1,446 @@
+"""The status watcher: what happens to each send after it left — delivery, replies, the task's routing.
+
+    watcher = StatusWatcher(session.gateway)
+    unsubscribe = watcher.subscribe(callback)        # called in the event loop with each StatusEvent
+    async with watcher:                              # start() … stop(): one polling task for all sends
+        watcher.follow(result, request.address)      # after each send
+
+Twilio offers no push a terminal can receive, so it polls, adaptively and with list calls:
+
+* per followed conversation, ONE `GET …/Messages?Order=desc&PageSize=20`: our message's aggregated
+  `delivery` summary and any new customer message. Receipts (`…/Messages/{IM}/Receipts`) are read only
+  when the summary says failed/undelivered, for the error code.
+* for ALL followed conversations, ONE TaskRouter task list per tick whose expression is
+  `conversationSid IN ["CH…", …]` (split only when the expression would exceed MAX_EXPRESSION characters);
+  a task's reservations are read only when it becomes reserved/assigned, to name the worker.
+* a conversation is polled every `fast` seconds after the send and after any change to it, for
+  `quiet_after` seconds; then its interval doubles at each quiet poll up to `slow`. The task list runs
+  every `fast` seconds while any conversation is in its fast phase, else every `task_period` seconds.
+  Defaults: 100 quiet sends cost 100 × 60/120 + 60/10 = 56 requests a minute in total. The price: a reply
+  to a long-quiet SMS/open_chat conversation may take up to `slow` (120 s) to show, while a wait-mode
+  reply makes a task, which the task list sees within `task_period`, and that change polls the
+  conversation at once (fast again).
+* following stops at a final state: the message failed/undelivered, a task completed/canceled (then the
+  conversation's state is read once, to report it closed), or the conversation gone.
+* a 429 (RateLimited) pauses all polling for its Retry-After (DEFAULT_PAUSE when absent); any other error
+  backs that poll off and the loop goes on. The loop never dies of an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import NotFound, OutboundError, RateLimited
+from core.gateway import MessageView, TaskView, TwilioGateway
+from core.models import SendResult
+from core.status_text import delivery_sentence
+
+log = logging.getLogger("outbound_panel.watcher")
+T = TypeVar("T")
+
+MessageStatus = Literal["queued", "sent", "delivered", "read", "failed", "undelivered"]
+TaskStatus = Literal["pending", "reserved", "assigned", "wrapping", "completed", "canceled"]
+
+DEFAULT_PAUSE = 5.0  # seconds to pause on a 429 without Retry-After
+MAX_EXPRESSION = 4000  # characters of one task list expression (≈100 conversations)
+PAGE_SIZE = 20  # newest messages read per conversation poll
+FINAL_MESSAGE = ("failed", "undelivered")
+FINAL_TASK = ("completed", "canceled")
+_PROGRESS = ("sent", "delivered", "read")  # cumulative levels of Twilio's delivery summary
+
+
+# -- events ------------------------------------------------------------------------------------------
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    conversation_sid: str
+    at: datetime  # when it happened (Twilio's time where Twilio says it, else when the watcher saw it)
+
+
+class ConversationEvent(_Event):
+    type: Literal["conversation"] = "conversation"
+    kind: Literal["created", "reused", "closed"]
+
+
+class MessageStatusChanged(_Event):
+    type: Literal["message_status"] = "message_status"
+    message_sid: str
+    status: MessageStatus
+    error_code: int | None = None
+    sentence: str | None = None  # the error code in plain words (failed/undelivered only)
+
+
+class CustomerReplied(_Event):
+    type: Literal["customer_replied"] = "customer_replied"
+    message_sid: str
+    body: str  # verbatim: rendering it safely is the viewer's job
+
+
+class TaskStatusChanged(_Event):
+    type: Literal["task_status"] = "task_status"
+    task_sid: str
+    status: TaskStatus
+    worker_sid: str | None = None  # who the task is reserved/assigned to, when it is
+    worker_name: str | None = None
+
+
+StatusEvent = Annotated[ConversationEvent | MessageStatusChanged | CustomerReplied | TaskStatusChanged,
+                        Field(discriminator="type")]
+Callback = Callable[[StatusEvent], None]
+
+
+def summary_status(delivery: dict[str, object] | None) -> MessageStatus:
+    """One status from Twilio's delivery summary ({total, sent: all|some|none, delivered, read, failed, …})."""
+    if not delivery:
+        return "queued"
+
+    def reached(level: str) -> bool:
+        return delivery.get(level) in ("all", "some")
+
+    for final in FINAL_MESSAGE:
+        if reached(final):
+            return final  # type: ignore[return-value]
+    for level in reversed(_PROGRESS):
+        if reached(level):
+            return level  # type: ignore[return-value]
+    return "queued"
+
+
+# -- the watcher -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Followed:
+    result: SendResult
+    customer: str  # the customer's number, without a channel prefix
+    interval: float
+    next_poll: float
+    last_change: float
+    status: MessageStatus = "queued"
+    our_index: int | None = None
+    our_created: datetime | None = None
+    seen_index: int = -1
+    tasks: dict[str, str] = field(default_factory=dict)  # task SID -> last status seen
+    done: bool = False
+
+    @property
+    def sid(self) -> str:
+        return self.result.conversation_sid
+
+
+class StatusWatcher:
+    """One polling task that follows every send given to `follow` and reports StatusEvents."""
+
+    def __init__(self, gateway: TwilioGateway, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep, fast: float = 0.5,
+                 slow: float = 120.0, quiet_after: float = 15.0, task_period: float = 10.0,
+                 concurrency: int = 10, wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.gateway = gateway
+        self.fast, self.slow, self.quiet_after, self.task_period = fast, slow, quiet_after, task_period
+        self._clock, self._sleep, self._wall = clock, sleep, wall
+        self._limit = asyncio.Semaphore(concurrency)
+        self._followed: dict[str, _Followed] = {}
+        self._callbacks: list[Callback] = []
+        self._task: asyncio.Task[None] | None = None
+        self._next_tasks = 0.0
+        self._paused_until = 0.0
+        self._names: dict[str, str] = {}  # worker SID -> full name
+        self.requests = 0  # Twilio requests made so far (for benches and tests)
+
+    # -- public ------------------------------------------------------------------------------------
+
+    def follow(self, result: SendResult, destination: str) -> None:
+        """Follows this send from now on; `destination` is the customer's number (with or without whatsapp:)."""
+        now = self._clock()
+        followed = _Followed(result=result, customer=_bare(destination), interval=self.fast, next_poll=now,
+                             last_change=now)
+        if result.task_sid:
+            followed.tasks[result.task_sid] = ""
+        self._followed[result.conversation_sid] = followed
+        self._next_tasks = min(self._next_tasks, now)
+        self._emit(ConversationEvent(conversation_sid=result.conversation_sid, at=self._wall(),
+                                     kind="reused" if result.reused else "created"))
+        self._emit(MessageStatusChanged(conversation_sid=result.conversation_sid, at=self._wall(),
+                                        message_sid=result.message_sid, status="queued"))
+
+    def unfollow(self, conversation_sid: str) -> None:
+        self._followed.pop(conversation_sid, None)
+
+    @property
+    def following(self) -> list[str]:
+        """Conversation SIDs still followed (not at a final state)."""
+        return list(self._followed)
+
+    def poll_intervals(self) -> dict[str, float]:
+        """Each followed conversation's current poll interval in seconds (fast … slow)."""
+        return {sid: f.interval for sid, f in self._followed.items()}
+
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        """`callback(event)` for every event, in the event loop; returns the function that unsubscribes."""
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
+
+    async def events(self) -> AsyncIterator[StatusEvent]:
+        """Every event from now on, as an async iterator (a subscription for as long as it is iterated)."""
+        queue: asyncio.Queue[StatusEvent] = asyncio.Queue()
+        unsubscribe = self.subscribe(queue.put_nowait)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            unsubscribe()
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="status watcher")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def __aenter__(self) -> StatusWatcher:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never die: log it and go on at the slow pace of an error
+                log.exception("status watcher tick failed")
+                await self._sleep(self.fast)
+
+    async def tick(self) -> None:
+        """Polls what is due (or sleeps until something is, at most `fast` seconds)."""
+        now = self._clock()
+        if now < self._paused_until:
+            await self._sleep(self._paused_until - now)
+            return
+        due = [f for f in self._followed.values() if f.next_poll <= now]
+        tasks_due = bool(self._followed) and self._next_tasks <= now
+        if not due and not tasks_due:
+            wake = min([f.next_poll for f in self._followed.values()] + [self._next_tasks if self._followed
+                                                                         else now + self.fast])
+            await self._sleep(min(max(wake - now, 0.0), self.fast) or self.fast / 10)
+            return
+        if due:
+            await asyncio.gather(*(self._poll_conversation(f) for f in due))
+        if tasks_due and self._clock() >= self._paused_until:
+            await self._poll_tasks()
+        self._drop_finished()
+
+    def _pause(self, error: RateLimited) -> None:
+        pause = error.retry_after if error.retry_after and error.retry_after > 0 else DEFAULT_PAUSE
+        self._paused_until = max(self._paused_until, self._clock() + pause)
+        log.warning("Twilio asked to slow down: polling paused for %.1f s", pause)
+
+    async def _request(self, call: Awaitable[T]) -> T:
+        self.requests += 1
+        return await call
+
+    # -- one conversation --------------------------------------------------------------------------
+
+    async def _poll_conversation(self, f: _Followed) -> None:
+        async with self._limit:
+            if self._clock() < self._paused_until or f.done:
+                return
+            try:
+                messages = await self._request(self.gateway.recent_messages(f.sid, PAGE_SIZE))
+                changed = await self._read_messages(f, messages)
+            except RateLimited as error:
+                self._pause(error)
+                return
+            except NotFound:
+                self._finish(f, closed=True)
+                return
+            except OutboundError as error:
+                log.warning("polling conversation %s failed: %s", f.sid, error)
+                f.interval = min(max(f.interval, self.fast) * 2, self.slow)
+                f.next_poll = self._clock() + f.interval
+                return
+            self._schedule(f, changed)
+
+    def _schedule(self, f: _Followed, changed: bool) -> None:
+        now = self._clock()
+        if changed:
+            f.last_change = now
+        if changed or now - f.last_change < self.quiet_after:
+            f.interval = self.fast
+        else:
+            f.interval = min(f.interval * 2, self.slow)
+        f.next_poll = now + f.interval
+
+    async def _read_messages(self, f: _Followed, messages: list[MessageView]) -> bool:
+        changed = False
+        ours = next((m for m in messages if m.sid == f.result.message_sid), None)
+        if ours is not None:
+            if f.our_index is None:
+                f.our_index, f.our_created = ours.index, ours.date_created
+                f.seen_index = max(f.seen_index, ours.index)
+            changed = await self._message_status(f, ours) or changed
+        elif f.our_index is None and messages:  # ours is not among the newest: report no backlog as replies
+            f.seen_index = max(f.seen_index, max(m.index for m in messages))
+        for message in sorted(messages, key=lambda m: m.index):
+            if message.index <= f.seen_index:
+                continue
+            f.seen_index = message.index
+            if _bare(message.author) == f.customer and message.body is not None:
+                self._emit(CustomerReplied(conversation_sid=f.sid, at=message.date_created or self._wall(),
+                                           message_sid=message.sid, body=message.body))
+                changed = True
+        return changed
+
+    async def _message_status(self, f: _Followed, ours: MessageView) -> bool:
+        status = summary_status(ours.delivery)
+        if status == f.status:
+            return False
+        if status in FINAL_MESSAGE:
+            if status == "undelivered" and f.status == "queued":
+                self._status(f, "sent")  # an undelivered message was sent first
+            receipts = await self._request(self.gateway.receipts(f.sid, ours.sid))
+            code = next((r.error_code for r in receipts if r.status == status and r.error_code), None)
+            self._status(f, status, code, delivery_sentence(code, status))
+            f.done = True
+            return True
+        levels = _PROGRESS[_PROGRESS.index(f.status) + 1 if f.status in _PROGRESS else 0:_PROGRESS.index(status) + 1]
+        for level in levels:  # the summary is cumulative: a skipped level was passed through
+            self._status(f, level)
+        return True
+
+    def _status(self, f: _Followed, status: MessageStatus, code: int | None = None,
+                sentence: str | None = None) -> None:
+        f.status = status
+        self._emit(MessageStatusChanged(conversation_sid=f.sid, at=self._wall(), message_sid=f.result.message_sid,
+                                        status=status, error_code=code, sentence=sentence))
+
+    # -- every conversation's tasks ----------------------------------------------------------------
+
+    async def _poll_tasks(self) -> None:
+        live = [f for f in self._followed.values() if not f.done]
+        now = self._clock()
+        if not live:
+            return
+        fast = any(now - f.last_change < self.quiet_after for f in live)
+        self._next_tasks = now + (self.fast if fast else self.task_period)
+        for chunk in _chunks([f.sid for f in live]):
+            try:
+                tasks = await self._request(self.gateway.tasks_for_conversations(chunk))
+            except RateLimited as error:
+                self._pause(error)
+                return
+            except OutboundError as error:
+                log.warning("polling the tasks failed: %s", error)
+                self._next_tasks = self._clock() + self.task_period
+                return
+            for task in sorted(tasks, key=lambda t: (t.date_created or datetime.min.replace(tzinfo=UTC), t.sid)):
+                f = self._followed.get(task.conversation_sid or "")
+                if f is not None and not f.done and self._ours(f, task):
+                    await self._task_status(f, task)
+
+    @staticmethod
+    def _ours(f: _Followed, task: TaskView) -> bool:
+        """The send's own task, or one made after its message (a reply's); never an earlier, finished one."""
+        if task.sid in f.tasks:
+            return True
+        if f.our_created is None or task.date_created is None:
+            return False  # not yet known when the message was made: next tick
+        return task.date_created >= f.our_created - timedelta(seconds=1)
+
+    async def _task_status(self, f: _Followed, task: TaskView) -> None:
+        status = task.assignment_status
+        if f.tasks.get(task.sid) == status:
+            return
+        worker_sid = worker_name = None
+        if status in ("reserved", "assigned"):
+            try:
+                holder = await self._request(self.gateway.task_holder(task.sid))
+            except RateLimited as error:
+                self._pause(error)
+                return  # not recorded: seen again after the pause
+            except OutboundError as error:
+                log.warning("looking up the holder of %s failed: %s", task.sid, error)
+                holder = None
+            if holder is not None:
+                worker_sid, worker_name = holder.worker_sid, await self._full_name(holder.worker_sid,
+                                                                                     holder.worker_name)
+        f.tasks[task.sid] = status
+        self._emit(TaskStatusChanged(conversation_sid=f.sid, at=task.date_updated or self._wall(), task_sid=task.sid,
+                                     status=status, worker_sid=worker_sid,  # type: ignore[arg-type]
+                                     worker_name=worker_name))
+        self._schedule(f, changed=True)  # a change: poll the conversation at once, then fast
+        f.next_poll = self._clock()
+        if status in FINAL_TASK:
+            closed = False
+            try:
+                closed = await self._request(self.gateway.conversation_state(f.sid)) == "closed"
+            except NotFound:
+                closed = True
+            except OutboundError as error:
+                log.warning("reading the state of %s failed: %s", f.sid, error)
+            self._finish(f, closed)
+
+    async def _full_name(self, worker_sid: str, fallback: str) -> str:
+        if worker_sid not in self._names:
+            try:
+                name = await self._request(self.gateway.worker_name(sid=worker_sid))
+            except OutboundError:
+                return fallback  # not cached: asked again next time
+            self._names[worker_sid] = name or fallback
+        return self._names[worker_sid]
+
+    # -- pieces ------------------------------------------------------------------------------------
+
+    def _finish(self, f: _Followed, closed: bool) -> None:
+        f.done = True
+        if closed:
+            self._emit(ConversationEvent(conversation_sid=f.sid, at=self._wall(), kind="closed"))
+
+    def _drop_finished(self) -> None:
+        for sid in [sid for sid, f in self._followed.items() if f.done]:
+            del self._followed[sid]
+
+    def _emit(self, event: StatusEvent) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("a status event subscriber failed")
+
+
+def _bare(address: str) -> str:
+    return address.removeprefix("whatsapp:").strip()
+
+
+def _chunks(sids: list[str]) -> list[list[str]]:
+    """The SIDs in groups whose `conversationSid IN [...]` expression stays under MAX_EXPRESSION characters."""
+    chunks: list[list[str]] = [[]]
+    length = 0
+    for sid in sids:
+        size = len(sid) + 4
+        if chunks[-1] and length + size > MAX_EXPRESSION:
+            chunks.append([])
+            length = 0
+        chunks[-1].append(sid)
+        length += size
+    return chunks if chunks[0] else []
