@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.gateway import TwilioGateway, open_client  # noqa: E402
+from core.gateway import TwilioGateway  # noqa: E402
+from core.twilio_client import open_client  # noqa: E402
 from core.models import prepare_send  # noqa: E402
 from core.outbound import OutboundService  # noqa: E402
 from core.settings import load_settings  # noqa: E402

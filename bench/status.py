@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,11 +22,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.gateway import TwilioGateway, open_client  # noqa: E402
+from core.gateway import TwilioGateway  # noqa: E402
+from core.twilio_client import open_client  # noqa: E402
 from core.models import prepare_send  # noqa: E402
 from core.outbound import OutboundService  # noqa: E402
 from core.settings import load_settings  # noqa: E402
-from core.watcher import CustomerReplied, MessageStatusChanged, StatusEvent, StatusWatcher, TaskStatusChanged  # noqa: E402
+from core.events import CustomerReplied, MessageStatusChanged, StatusEvent, TaskStatusChanged  # noqa: E402
+from core.watcher import StatusWatcher  # noqa: E402
 from sim import seed  # noqa: E402
 from sim.server import Simulator  # noqa: E402
 from sim.world import SimConfig  # noqa: E402

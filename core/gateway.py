@@ -1,24 +1,20 @@
-"""The Twilio gateway: with core/twilio_errors.py, the only code that imports `twilio`.
+"""The Twilio gateway: typed calls for the service and the watcher. With core/twilio_client.py and
+core/twilio_errors.py, the only code that imports `twilio`.
 
 Every call has a deadline (the SDK ignores its own timeout) and every failure becomes a typed
 domain error from core.errors. The SDK's retry is never enabled: it re-sends POST creates on 5xx.
 """
 
 import asyncio
-import base64
 import json
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import BaseModel
 from twilio.base import values
 from twilio.base.exceptions import TwilioException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from core.errors import NotFound, TwilioUnavailable
@@ -27,85 +23,6 @@ from core.settings import Settings
 from core.twilio_errors import domain_error
 
 T = TypeVar("T")
-
-
-def rewrite_url(url: str, base_url: str | None) -> str:
-    """Send `https://<anything>.twilio.com/<path>?<query>` to `<base_url>/<path>?<query>`."""
-    if not base_url:
-        return url
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not (parts.hostname or "").endswith(".twilio.com"):
-        return url
-    return base_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-class RewritingHttpClient(AsyncTwilioHttpClient):
-    """The SDK's async HTTP client, pointed at `base_url` when one is given (contract §7.2 A)."""
-
-    def __init__(self, base_url: str | None = None, timeout: float | None = None) -> None:
-        # max_retries stays unset: the SDK would re-send POST creates on any 5xx (contract §7.6)
-        super().__init__(timeout=timeout)
-        self.base_url = base_url
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        if auth is not None:
-            # our own header, not aiohttp's auth=/BasicAuth, both deprecated in aiohttp 3.14 (contract §7.1)
-            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-            headers = {**(headers or {}), "Authorization": f"Basic {token}"}
-        # Timeout hook (contract §7.1): generated SDK code never passes `timeout`, so the
-        # constructor's value is applied here; None means no timeout, as in the SDK.
-        return await super().request(
-            method,
-            rewrite_url(url, self.base_url),
-            params=params,
-            data=data,
-            headers=headers,
-            auth=None,
-            timeout=timeout if timeout is not None else self.timeout,
-            allow_redirects=allow_redirects,
-        )
-
-
-def make_client(settings: Settings, timeout: float | None = None) -> Client:
-    """A Twilio client with an async HTTP client. Call inside a running event loop (contract §7.1)."""
-    twilio = settings.twilio
-    if not twilio.has_credentials:
-        raise ValueError("make_client needs Twilio credentials (account SID + auth token or API key pair)")
-    username, password = twilio.credentials()
-    return Client(
-        username,
-        password.get_secret_value(),
-        account_sid=twilio.account_sid,
-        # the SDK still honours TWILIO_REGION/TWILIO_EDGE; rewrite_url copes with those hosts too
-        http_client=RewritingHttpClient(base_url=twilio.base_url, timeout=timeout),
-    )
-
-
-async def close_client(client: Client) -> None:
-    """Close the client's aiohttp session."""
-    http = client.http_client
-    if isinstance(http, AsyncTwilioHttpClient):
-        await http.close()
-
-
-@asynccontextmanager
-async def open_client(settings: Settings, timeout: float | None = None) -> AsyncIterator[Client]:
-    """`async with open_client(settings) as client:` — make_client plus close_client."""
-    client = make_client(settings, timeout)
-    try:
-        yield client
-    finally:
-        await close_client(client)
 
 
 class AgentInfo(BaseModel):

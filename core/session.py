@@ -18,7 +18,8 @@ from typing import Any
 
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
 from core.errors import NotFound
-from core.gateway import Activity, AgentInfo, TwilioGateway, open_client
+from core.gateway import Activity, AgentInfo, TwilioGateway
+from core.twilio_client import open_client
 from core.models import SendResult
 from core.outbound import OutboundService
 from core.settings import Settings

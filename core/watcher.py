@@ -35,11 +35,22 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal, TypeVar
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TypeVar
 
 from core.errors import NotFound, OutboundError, RateLimited
+from core.events import (
+    FINAL_MESSAGE,
+    FINAL_TASK,
+    PROGRESS,
+    Callback,
+    ConversationEvent,
+    CustomerReplied,
+    MessageStatus,
+    MessageStatusChanged,
+    StatusEvent,
+    TaskStatusChanged,
+    summary_status,
+)
 from core.gateway import MessageView, TaskView, TwilioGateway
 from core.models import SendResult
 from core.status_text import delivery_sentence
@@ -47,74 +58,9 @@ from core.status_text import delivery_sentence
 log = logging.getLogger("outbound_panel.watcher")
 T = TypeVar("T")
 
-MessageStatus = Literal["queued", "sent", "delivered", "read", "failed", "undelivered"]
-TaskStatus = Literal["pending", "reserved", "assigned", "wrapping", "completed", "canceled"]
-
 DEFAULT_PAUSE = 5.0  # seconds to pause on a 429 without Retry-After
 MAX_EXPRESSION = 4000  # characters of one task list expression (≈100 conversations)
 PAGE_SIZE = 20  # newest messages read per conversation poll
-FINAL_MESSAGE = ("failed", "undelivered")
-FINAL_TASK = ("completed", "canceled")
-_PROGRESS = ("sent", "delivered", "read")  # cumulative levels of Twilio's delivery summary
-
-
-# -- events ------------------------------------------------------------------------------------------
-
-
-class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    conversation_sid: str
-    at: datetime  # when it happened (Twilio's time where Twilio says it, else when the watcher saw it)
-
-
-class ConversationEvent(_Event):
-    type: Literal["conversation"] = "conversation"
-    kind: Literal["created", "reused", "closed"]
-
-
-class MessageStatusChanged(_Event):
-    type: Literal["message_status"] = "message_status"
-    message_sid: str
-    status: MessageStatus
-    error_code: int | None = None
-    sentence: str | None = None  # the error code in plain words (failed/undelivered only)
-
-
-class CustomerReplied(_Event):
-    type: Literal["customer_replied"] = "customer_replied"
-    message_sid: str
-    body: str  # verbatim: rendering it safely is the viewer's job
-
-
-class TaskStatusChanged(_Event):
-    type: Literal["task_status"] = "task_status"
-    task_sid: str
-    status: TaskStatus
-    worker_sid: str | None = None  # who the task is reserved/assigned to, when it is
-    worker_name: str | None = None
-
-
-StatusEvent = Annotated[ConversationEvent | MessageStatusChanged | CustomerReplied | TaskStatusChanged,
-                        Field(discriminator="type")]
-Callback = Callable[[StatusEvent], None]
-
-
-def summary_status(delivery: dict[str, object] | None) -> MessageStatus:
-    """One status from Twilio's delivery summary ({total, sent: all|some|none, delivered, read, failed, …})."""
-    if not delivery:
-        return "queued"
-
-    def reached(level: str) -> bool:
-        return delivery.get(level) in ("all", "some")
-
-    for final in FINAL_MESSAGE:
-        if reached(final):
-            return final  # type: ignore[return-value]
-    for level in reversed(_PROGRESS):
-        if reached(level):
-            return level  # type: ignore[return-value]
-    return "queued"
 
 
 # -- the watcher -------------------------------------------------------------------------------------
@@ -323,7 +269,7 @@ class StatusWatcher:
             self._status(f, status, code, delivery_sentence(code, status))
             f.done = True
             return True
-        levels = _PROGRESS[_PROGRESS.index(f.status) + 1 if f.status in _PROGRESS else 0:_PROGRESS.index(status) + 1]
+        levels = PROGRESS[PROGRESS.index(f.status) + 1 if f.status in PROGRESS else 0:PROGRESS.index(status) + 1]
         for level in levels:  # the summary is cumulative: a skipped level was passed through
             self._status(f, level)
         return True

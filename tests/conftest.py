@@ -7,7 +7,7 @@ from typing import AsyncIterator
 import pytest
 from twilio.rest import Client
 
-from core.gateway import RewritingHttpClient
+from core.twilio_client import RewritingHttpClient
 from sim import seed
 from sim.knobs import LoggedRequest
 from sim.server import Simulator

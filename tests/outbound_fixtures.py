@@ -18,7 +18,8 @@ import pytest
 from pydantic import SecretStr
 from twilio.rest import Client
 
-from core.gateway import TwilioGateway, open_client
+from core.gateway import TwilioGateway
+from core.twilio_client import open_client
 from core.models import SendMode, SendRequest, prepare_send
 from core.outbound import OutboundService
 from core.settings import Settings, load_settings

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from twilio.rest import Client
 
-from core.gateway import RewritingHttpClient
+from core.twilio_client import RewritingHttpClient
 from tests import contract
 from tests.contract import (
     KNOWN_QUIRKS,

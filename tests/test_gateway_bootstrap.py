@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from core.gateway import RewritingHttpClient, close_client, make_client, open_client, rewrite_url
+from core.twilio_client import RewritingHttpClient, close_client, make_client, open_client, rewrite_url
 from core.settings import Settings, load_settings
 
 ACCOUNT = "AC" + "1" * 32

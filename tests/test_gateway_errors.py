@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import AuthenticationFailed, NotFound, RateLimited, TwilioError, TwilioUnavailable
-from core.gateway import TwilioGateway, open_client
+from core.gateway import TwilioGateway
+from core.twilio_client import open_client
 from core.identity import decode_identity, encode_identity
 from core.twilio_errors import BindingTaken
 from sim import seed

@@ -10,7 +10,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from core.gateway import RewritingHttpClient
+from core.twilio_client import RewritingHttpClient
 from sim import seed
 from sim.server import Simulator
 

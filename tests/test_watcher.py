@@ -19,15 +19,15 @@ from core.gateway import CreatedInteraction
 from core.models import SendMode, SendResult
 from core.outbound import OutboundService
 from core.status_text import delivery_sentence
-from core.watcher import (
+from core.events import (
     ConversationEvent,
     CustomerReplied,
     MessageStatusChanged,
     StatusEvent,
-    StatusWatcher,
     TaskStatusChanged,
     summary_status,
 )
+from core.watcher import StatusWatcher
 from sim.server import Simulator
 from sim.world import SimConfig
 from tests.outbound_fixtures import (  # noqa: F401 (fixtures)
