@@ -388,22 +388,6 @@ async def test_open_chat_message_failure_closes_the_chat_and_reaches_no_one(
     assert await open_conversations(client, JANE.address, SMS_SENDER) == []
 
 
-async def test_reused_chat_message_failure_cancels_the_task_and_keeps_the_conversation(
-    sim: Simulator, client: Client, service: OutboundService
-) -> None:
-    waiting = await service.send(draft(service, SendMode.WAIT_ANY, body="First"))
-    sim.fault(MESSAGES, method="POST", status=500)
-
-    with pytest.raises(SendFailed) as failed:
-        await service.send(draft(service, SendMode.OPEN_CHAT, body="Let's talk now"))
-
-    assert failed.value.reached_customer is False
-    assert live(await tasks_for(client, waiting.conversation_sid)) == []
-    # The conversation predates this send and keeps its reply route for the first message.
-    assert await open_conversations(client, JANE.address, SMS_SENDER) == [waiting.conversation_sid]
-    assert [m.body for m in await messages_in(client, waiting.conversation_sid)] == ["First"]
-
-
 @pytest.mark.parametrize("mode", WAIT_MODES)
 @pytest.mark.parametrize("failure", FAILURES)
 async def test_wait_mode_message_failure_removes_the_new_conversation(
@@ -690,14 +674,18 @@ async def test_wait_mode_into_an_existing_conversation_whose_answer_is_lost_is_s
     assert [m.body for m in await messages_in(client, first.conversation_sid)] == ["First", "Second"]
 
 
-async def test_wait_mode_into_an_existing_conversation_that_fails_says_nothing_reached_the_customer(
-    sim: Simulator, client: Client, service: OutboundService
+@pytest.mark.parametrize("mode", [SendMode.OPEN_CHAT, SendMode.WAIT_ME])
+async def test_failed_send_into_an_existing_conversation_keeps_it_and_reaches_no_one(
+    sim: Simulator, client: Client, service: OutboundService, mode: SendMode
 ) -> None:
     first = await service.send(draft(service, SendMode.WAIT_ANY, body="First"))
     sim.fault(MESSAGES, method="POST", status=500)
 
     with pytest.raises(SendFailed) as failed:
-        await service.send(draft(service, SendMode.WAIT_ME, body="Second"))
+        await service.send(draft(service, mode, body="Second"))
 
     assert failed.value.reached_customer is False
+    # The conversation predates this send: only what the send made (a chat task) is undone.
+    assert live(await tasks_for(client, first.conversation_sid)) == []
     assert await open_conversations(client, JANE.address, SMS_SENDER) == [first.conversation_sid]
+    assert [m.body for m in await messages_in(client, first.conversation_sid)] == ["First"]
