@@ -42,6 +42,7 @@ class DestinationField(Horizontal):
         try:
             number = parse_destination(event.value, self.phone_region)
         except InvalidSend as error:
-            mark.update(Text(f"✗ {error}", style="red"))
+            # the reason only (the whole sentence is on the "Send unavailable" line): fits beside the field at 80×24
+            mark.update(Text(f"✗ invalid: {str(error).rsplit(': ', 1)[-1]}", style="red"))
         else:
             mark.update(Text(f"✓ {display(number)}", style="green"))
