@@ -106,6 +106,19 @@ def _non_empty(value: str) -> str:
     return value.strip()
 
 
+def _seconds_or_off(value: Any) -> Any:
+    # TOML has no null: "off" means never
+    if isinstance(value, str) and value.strip().casefold() == "off":
+        return None
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            float(value)
+            return value  # pydantic converts and range-checks it, reporting the value as given
+        except ValueError:
+            pass
+    raise ValueError('expected a number of seconds (0 or more) or "off"')
+
+
 E164 = Annotated[str, AfterValidator(_e164)]
 WhatsAppNumber = Annotated[str, BeforeValidator(_strip_whatsapp), AfterValidator(_e164)]
 BaseUrl = Annotated[str, AfterValidator(_base_url)]
@@ -195,6 +208,7 @@ class UiSettings(_Group):
 class SimSettings(_Group):
     customer_reply_delay: Annotated[float, Field(ge=0)]
     delivery_delay: Annotated[float, Field(ge=0)]
+    colleague_accept_delay: Annotated[Annotated[float, Field(ge=0)] | None, BeforeValidator(_seconds_or_off)]
     port: Annotated[int, Field(ge=0, le=65535)]
 
 

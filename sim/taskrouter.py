@@ -68,7 +68,9 @@ class TaskRouterDomain:
         }
         self.tasks: dict[str, Task] = {}
         self.reservations: dict[str, Reservation] = {}
-        # Called with the reservation right after a worker accepts it (Flex adds the agent to the conversation).
+        # Called with a reservation right after it is offered (simulated colleagues answer it, sim/colleagues.py)
+        # and right after its worker accepts it (Flex adds the agent to the conversation).
+        self.reservation_offered: list[Callable[[Reservation], None]] = []
         self.reservation_accepted: list[Callable[[Reservation], None]] = []
         self._seq = 0
         self._dispatching = False
@@ -224,11 +226,8 @@ class TaskRouterDomain:
         if reason is not None:
             task.reason = reason
         active = task.active_reservation()
-        if active is not None:
-            if status == "canceled":
-                self._set_reservation_status(active, "canceled")
-            elif status in ("wrapping", "completed"):
-                self._set_reservation_status(active, status)
+        if active is not None and status in ("canceled", "wrapping", "completed"):
+            self._set_reservation_status(active, status)
         self._touch(task)
 
     def _expire_task(self, sid: str) -> None:
@@ -385,6 +384,8 @@ class TaskRouterDomain:
         task.assignment_status = "reserved"
         self._touch(task)
         self.world.clock.call_later(self.world.config.reservation_timeout, self._expire_reservation, reservation.sid)
+        for listener in list(self.reservation_offered):
+            listener(reservation)
 
     @staticmethod
     def _has_capacity(worker: Worker, channel: TaskChannel) -> bool:

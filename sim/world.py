@@ -22,6 +22,11 @@ class SimConfig:
     customer_reply_delay: float = 3.0  # seconds from delivery to the customer's reply
     delivery_delay: float = 0.5  # seconds between queued → sent → delivered → read
     reservation_timeout: float = 120.0  # seconds a pending reservation waits before timing out
+    # Seconds after a reservation is offered before a simulated colleague accepts it; None = never.
+    colleague_accept_delay: float | None = None
+    # Worker friendly names (Flex identities, e.g. "alice@example.com") of the people at a terminal:
+    # their reservations are never accepted for them.
+    humans: frozenset[str] = frozenset()
     latency: float = 0.0  # seconds added to every request
     random_seed: int | None = None  # fixes SIDs for reproducible runs
     manual_clock: bool = False  # tests move time with World.clock.advance()
@@ -33,6 +38,7 @@ class World:
 
     def __init__(self, config: SimConfig | None = None) -> None:
         # Imported here: the domains import World for typing, and each reads the others through it.
+        from sim.colleagues import Colleagues
         from sim.content import ContentDomain
         from sim.conversations import ConversationsDomain
         from sim.customers import Customers
@@ -51,6 +57,7 @@ class World:
         self.customers = Customers(self)
         self.flex = FlexDomain(self)
         self.studio = Studio(self)
+        self.colleagues = Colleagues(self)
 
     def now(self) -> float:
         return self.clock.now()

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.settings import Settings, load_settings
+from tui.cli import _parser, _sim_config, _standalone_config
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -54,3 +57,37 @@ def test_simulator_port_in_use_is_a_readable_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "could not start the Twilio simulator" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- the simulator's colleagues ----------------------------------------------------------------
+
+
+def _settings(tmp_path: Path, **env: str) -> Settings:
+    return load_settings({"XDG_CONFIG_HOME": str(tmp_path / "config"), "HOME": str(tmp_path), **env}, tmp_path)
+
+
+def test_embedded_simulator_has_colleagues_and_the_agent_is_the_human(tmp_path: Path) -> None:
+    config = _sim_config(_settings(tmp_path))
+    assert (config.colleague_accept_delay, config.humans) == (4.0, frozenset({"alice@example.com"}))
+    bob = _settings(tmp_path, OUTBOUND_PANEL_AGENT__IDENTITY="bob@example.com",
+                    OUTBOUND_PANEL_SIM__COLLEAGUE_ACCEPT_DELAY="1.5")
+    assert (_sim_config(bob).colleague_accept_delay, _sim_config(bob).humans) == (1.5, frozenset({"bob@example.com"}))
+    off = _settings(tmp_path, OUTBOUND_PANEL_SIM__COLLEAGUE_ACCEPT_DELAY="off")
+    assert _sim_config(off).colleague_accept_delay is None
+
+
+def test_standalone_simulator_has_colleagues_only_when_asked(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    plain = _standalone_config(_parser().parse_args(["sim"]), settings)
+    assert plain.colleague_accept_delay is None
+    args = ["sim", "--colleagues-accept", "2", "--human", "alice@example.com", "--human", "bob@example.com"]
+    asked = _standalone_config(_parser().parse_args(args), settings)
+    assert (asked.colleague_accept_delay, asked.humans) == (2.0, frozenset({"alice@example.com", "bob@example.com"}))
+
+
+def test_sim_help_documents_colleagues_and_refuses_negative_seconds(tmp_path: Path) -> None:
+    result = _run(tmp_path, "sim", "--help")
+    assert result.returncode == 0
+    assert "--colleagues-accept SECONDS" in result.stdout and "--human NAME" in result.stdout
+    refused = _run(tmp_path, "sim", "--colleagues-accept", "-1")
+    assert refused.returncode == 2 and "--colleagues-accept" in refused.stderr

@@ -55,6 +55,7 @@ def test_defaults_come_from_project_settings_toml(env: dict[str, str], cwd: Path
     assert settings.agent.identity == "alice@example.com"
     assert settings.agent.worker_sid is None
     assert (settings.sim.customer_reply_delay, settings.sim.delivery_delay, settings.sim.port) == (3.0, 0.5, 0)
+    assert settings.sim.colleague_accept_delay == 4.0
     assert settings.twilio.account_sid is None
     assert not settings.twilio.has_credentials
 
@@ -324,3 +325,33 @@ def test_sid_type(value: str, ok: bool) -> None:
     else:
         with pytest.raises(ValidationError, match="expected 'WS' followed by 32 hexadecimal characters, e.g. WS0123"):
             adapter.validate_python(value)
+
+
+# --- simulated colleagues ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("given", "read"), [("2.5", 2.5), ("0", 0.0), ("off", None), (" OFF ", None)])
+def test_colleague_accept_delay_is_seconds_or_off_from_the_environment(
+    env: dict[str, str], cwd: Path, given: str, read: float | None
+) -> None:
+    settings = load_settings({**env, "OUTBOUND_PANEL_SIM__COLLEAGUE_ACCEPT_DELAY": given}, cwd)
+    assert settings.sim.colleague_accept_delay == read
+
+
+@pytest.mark.parametrize(("toml", "read"), [('"off"', None), ("7", 7.0), ("0.5", 0.5)])
+def test_colleague_accept_delay_in_a_settings_file(
+    env: dict[str, str], cwd: Path, toml: str, read: float | None
+) -> None:
+    user_file(env, f"[sim]\ncolleague_accept_delay = {toml}\n")
+    assert load_settings(env, cwd).sim.colleague_accept_delay == read
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [("-1", "greater than or equal to 0"), ('"soon"', '"off"'), ("false", '"off"'), ("true", '"off"')],
+)
+def test_a_bad_colleague_accept_delay_is_named(env: dict[str, str], cwd: Path, toml: str, expected: str) -> None:
+    user_file(env, f"[sim]\ncolleague_accept_delay = {toml}\n")
+    text = error_text(env, cwd)
+    assert "sim.colleague_accept_delay" in text and expected in text
+    assert text.count("\n") == 0  # one error, not one per member of the float-or-off union

@@ -31,16 +31,52 @@ def _parser() -> argparse.ArgumentParser:
     simulator = commands.add_parser("sim", help="run the Twilio simulator alone, for several terminals")
     simulator.add_argument("--port", type=int, default=8411, help="port on 127.0.0.1 (default 8411)")
     simulator.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    simulator.add_argument(
+        "--colleagues-accept", type=_seconds, metavar="SECONDS",
+        help="simulated colleagues: every worker not named by --human accepts each task offered to them "
+        "SECONDS after the offer (default: off, every task waits for a terminal to accept it)",
+    )
+    simulator.add_argument(
+        "--human", action="append", default=[], metavar="NAME",
+        help="a worker (friendly name) at a terminal, whose tasks are never accepted for them; repeatable",
+    )
     return parser
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, not {text!r}")
+    return seconds
+
+
 def _sim_config(settings: Settings) -> SimConfig:
+    """The embedded simulator's world: every seeded worker but the agent is a colleague who accepts."""
     from sim.world import SimConfig
 
     return SimConfig(
         customer_reply_delay=settings.sim.customer_reply_delay,
         delivery_delay=settings.sim.delivery_delay,
+        colleague_accept_delay=settings.sim.colleague_accept_delay,
+        humans=frozenset({settings.agent.identity}),
     )
+
+
+def _standalone_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
+    """`outbound-panel sim`'s world: several people at terminals, so colleagues only with --colleagues-accept."""
+    config = _sim_config(settings)
+    config.latency = args.latency
+    config.colleague_accept_delay = args.colleagues_accept
+    config.humans = frozenset(args.human)
+    twilio = settings.twilio
+    if twilio.has_credentials:
+        config.account_sid = str(twilio.account_sid)
+        username, password = twilio.credentials()
+        config.credentials = [(username, password.get_secret_value())]
+    return config
 
 
 @contextlib.asynccontextmanager
@@ -93,19 +129,17 @@ def _run_sim(args: argparse.Namespace, settings: Settings) -> None:
     from sim import seed
     from sim.server import serve_forever
 
-    config = _sim_config(settings)
-    config.latency = args.latency
-    twilio = settings.twilio
-    if twilio.has_credentials:
-        config.account_sid = str(twilio.account_sid)
-        username, password = twilio.credentials()
-        config.credentials = [(username, password.get_secret_value())]
+    config = _standalone_config(args, settings)
+    if settings.twilio.has_credentials:
         how = "with the credentials in your environment"
     else:
         how = f"TWILIO_ACCOUNT_SID={seed.ACCOUNT_SID} TWILIO_AUTH_TOKEN={seed.DEMO_AUTH_TOKEN}"
 
     def announce(base_url: str) -> None:
         print(f"Twilio simulator on {base_url}")
+        if config.colleague_accept_delay is not None:
+            who = f"Every worker but {', '.join(sorted(config.humans))}" if config.humans else "Every worker"
+            print(f"{who} accepts the tasks offered to them after {config.colleague_accept_delay:g} s")
         print(f"Connect agents with: TWILIO_BASE_URL={base_url} {how} outbound-panel --agent NAME", flush=True)
 
     with contextlib.suppress(KeyboardInterrupt):
