@@ -120,7 +120,7 @@ async def active_phase(size: int, sim: Simulator, recorder: Recorder, service: O
         request = prepare_send(channel="sms", destination=next(numbers), sender=seed.SMS_SENDERS[0], mode="wait_any",
                                senders=service.gateway.settings.senders, body="Hello")
         result = await service.send(request)
-        watcher.follow(result, request.address)
+        watcher.follow(result)
         await asyncio.sleep(rng.uniform(*REPLY_AFTER))
         sim.world.customers.say(result.conversation_sid, "Yes, call me [bold]now[/] 👋")
 

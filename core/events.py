@@ -48,6 +48,7 @@ class TaskStatusChanged(_Event):
     status: TaskStatus
     worker_sid: str | None = None  # who the task is reserved/assigned to, when it is
     worker_name: str | None = None
+    reservation_sid: str | None = None  # the reservation that offers it to them (to accept or reject)
 
 
 StatusEvent = Annotated[ConversationEvent | MessageStatusChanged | CustomerReplied | TaskStatusChanged,

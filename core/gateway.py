@@ -17,7 +17,7 @@ from twilio.base import values
 from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
-from core.errors import NotFound, TwilioUnavailable
+from core.errors import NotFound, TwilioError, TwilioUnavailable
 from core.identity import decode_identity, encode_identity
 from core.settings import Settings
 from core.twilio_errors import domain_error
@@ -92,6 +92,7 @@ class Holder(BaseModel):
 
     worker_sid: str
     worker_name: str  # TaskRouter's friendly name (the Flex identity)
+    reservation_sid: str
 
 
 SEND_ID = "outboundSendId"  # message attribute that marks which send posted it
@@ -327,7 +328,22 @@ class TwilioGateway:
         held = [r for r in reservations if r.reservation_status in ("pending", "accepted", "wrapping")]
         if not held:
             return None
-        return Holder(worker_sid=held[-1].worker_sid, worker_name=held[-1].worker_name or held[-1].worker_sid)
+        return Holder(worker_sid=held[-1].worker_sid, worker_name=held[-1].worker_name or held[-1].worker_sid,
+                      reservation_sid=held[-1].sid)
+
+    async def answer_reservation(self, task_sid: str, reservation_sid: str, accept: bool) -> None:
+        """Accepts or rejects the task's reservation offered to the agent (TaskRouter reservation update)."""
+        verb = "accepting" if accept else "rejecting"
+        reservation = self._workspace.tasks(task_sid).reservations(reservation_sid)
+        try:
+            await self._call(f"{verb} the task",
+                             reservation.update_async(reservation_status="accepted" if accept else "rejected"))
+        except TwilioError as error:
+            if error.status != 400:
+                raise
+            status = (await self._call("reading the task's reservation", reservation.fetch_async())).reservation_status
+            raise TwilioError(f"The task is no longer offered to you: its reservation is {status}.",
+                              code=error.code, status=error.status) from None
 
 
 def _agent_info(worker: Any) -> AgentInfo:

@@ -61,13 +61,17 @@ class SendRequest(BaseModel):
 class SendResult(BaseModel):
     """What a send did. `holder` names the agent of a live task when the message went into their chat."""
 
-    mode: SendMode
+    request: SendRequest  # what was sent, to whom
     conversation_sid: str
     message_sid: str
     reused: bool = False
     interaction_sid: str | None = None
     task_sid: str | None = None
     holder: str | None = None
+
+    @property
+    def mode(self) -> SendMode:
+        return self.request.mode
 
 
 def prepare_send(

@@ -101,7 +101,7 @@ class OutboundService:
             raise message
         if isinstance(route, BaseException):
             await self._repair_route(conversation_sid, route)
-        return SendResult(mode=request.mode, conversation_sid=conversation_sid, message_sid=message)
+        return SendResult(request=request, conversation_sid=conversation_sid, message_sid=message)
 
     async def _pair_conversation(self, request: SendRequest) -> str | None:
         try:
@@ -162,7 +162,7 @@ class OutboundService:
             steps.append(self.gateway.add_studio_webhook(conversation_sid))
         await asyncio.gather(*steps)
         message_sid = await self._message_or_undo(request, conversation_sid, undo=None)  # nothing new to undo
-        return SendResult(mode=request.mode, conversation_sid=conversation_sid, message_sid=message_sid,
+        return SendResult(request=request, conversation_sid=conversation_sid, message_sid=message_sid,
                           reused=True, task_sid=task.sid if task else None, holder=holder)
 
     async def _holder(self, conversation_sid: str, task: LiveTask) -> str | None:
@@ -210,7 +210,7 @@ class OutboundService:
 
     def _chat_result(self, request: SendRequest, created: CreatedInteraction, message_sid: str,
                      reused: bool) -> SendResult:
-        return SendResult(mode=request.mode, conversation_sid=created.conversation_sid, message_sid=message_sid,
+        return SendResult(request=request, conversation_sid=created.conversation_sid, message_sid=message_sid,
                           reused=reused, interaction_sid=created.interaction_sid, task_sid=created.task_sid)
 
     async def _message_or_undo(self, request: SendRequest, conversation_sid: str, undo: Undo | None) -> str:

@@ -3,7 +3,10 @@
     async with open_session(settings) as session:
         session.agent                          # the worker: name, live activity, available
         await session.become_available()       # TaskRouter worker update
-        result = await session.send({...})    # the SendOutboundMessage action
+        session.subscribe(callback)            # callback(record, event): each new status event of a send
+        result = await session.send({...})    # the SendOutboundMessage action; recorded and followed
+        session.history.sends()                # every send of this agent, newest first, across restarts
+        await session.answer_offer(event, accept=True)   # a task reserved for this agent
         check_draft(settings, ...)             # live "send unavailable: <reason>", no Twilio call
 
 Errors are core.errors types whose str() is a sentence for the agent.
@@ -12,17 +15,23 @@ Errors are core.errors types whose str() is a sentence for the agent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
 from core.errors import NotFound
+from core.events import StatusEvent, TaskStatusChanged
 from core.gateway import Activity, AgentInfo, TwilioGateway
-from core.twilio_client import open_client
+from core.history import SendHistory, SendRecord, default_path
 from core.models import SendResult
 from core.outbound import OutboundService
 from core.settings import Settings
+from core.twilio_client import open_client
+from core.watcher import StatusWatcher
+
+Listener = Callable[[SendRecord, StatusEvent], None]
 
 AVAILABLE = "Available"  # Flex's name for the activity in which an agent takes tasks
 
@@ -30,13 +39,18 @@ AVAILABLE = "Available"  # Flex's name for the activity in which an agent takes 
 class Session:
     """The signed-in agent, their outbound service and the action bus it is registered on."""
 
-    def __init__(self, settings: Settings, gateway: TwilioGateway, service: OutboundService, bus: ActionBus) -> None:
+    def __init__(self, settings: Settings, gateway: TwilioGateway, service: OutboundService, bus: ActionBus,
+                 watcher: StatusWatcher, history: SendHistory) -> None:
         self.settings = settings
         self.gateway = gateway
         self.service = service
         self.bus = bus
+        self.watcher = watcher
+        self.history = history
+        self._listeners: list[Listener] = []
         self._activities: list[Activity] | None = None  # the workspace's, read once and on a miss
         self._agent_lock = asyncio.Lock()  # agent reads and updates land in the order they were asked
+        watcher.subscribe(self._on_event)
 
     @property
     def agent(self) -> AgentInfo:
@@ -70,9 +84,36 @@ class Session:
         return await self._move_to(activity)
 
     async def send(self, payload: SendOutboundMessagePayload | Mapping[str, Any]) -> SendResult:
-        """Sends through the SendOutboundMessage action, so its listeners and replacements apply."""
+        """Sends through the SendOutboundMessage action, so its listeners and replacements apply; then the
+        send is recorded in the history and followed by the watcher."""
         result: SendResult = await self.bus.invoke(SEND_OUTBOUND_MESSAGE, payload)
+        self.history.record(result, self.watcher.wall())
+        self.watcher.follow(result)
         return result
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """`listener(record, event)` for each new status event of this agent's sends (never one seen before,
+        not even after a restart); returns the function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def offered_to_me(self, event: StatusEvent) -> bool:
+        """A task reserved for this agent, which they can accept or reject."""
+        return (isinstance(event, TaskStatusChanged) and event.status == "reserved"
+                and event.worker_sid == self.agent.sid and event.reservation_sid is not None)
+
+    async def answer_offer(self, event: TaskStatusChanged, accept: bool) -> None:
+        """Accepts or rejects the reservation that offers this agent the task; the watcher reports what follows."""
+        assert event.reservation_sid is not None
+        await self.gateway.answer_reservation(event.task_sid, event.reservation_sid, accept)
+        self.watcher.nudge(event.conversation_sid)
+
+    def _on_event(self, event: StatusEvent) -> None:
+        record = self.history.add(event)
+        if record is None:
+            return  # seen before (a resumed send reports its states again)
+        for listener in list(self._listeners):
+            listener(record, event)
 
     # -- pieces ------------------------------------------------------------------------------------
 
@@ -101,13 +142,24 @@ class Session:
 
 
 @asynccontextmanager
-async def open_session(settings: Settings, deadline: float = 10.0) -> AsyncIterator[Session]:
-    """Signs the configured agent in (their worker must exist); closes the Twilio client at exit.
+async def open_session(settings: Settings, deadline: float = 10.0, *, history_path: Path | str | None = None,
+                       watcher: Callable[[TwilioGateway], StatusWatcher] = StatusWatcher) -> AsyncIterator[Session]:
+    """Signs the configured agent in (their worker must exist), resumes following their unfinished sends;
+    stops the watcher and closes the history and the Twilio client at exit.
 
-    Needs Twilio credentials in `settings` (the embedded simulator's demo ones will do)."""
+    Needs Twilio credentials in `settings` (the embedded simulator's demo ones will do). The history is
+    `history_path`, else core.history.default_path() (the user data dir)."""
     async with open_client(settings) as client:
         gateway = TwilioGateway(client, settings, deadline=deadline)
         service = OutboundService(gateway, await gateway.fetch_agent())
         bus = ActionBus()
         service.register_actions(bus)
-        yield Session(settings, gateway, service, bus)
+        history = SendHistory(history_path or default_path(), service.agent.sid)
+        try:
+            session = Session(settings, gateway, service, bus, watcher(gateway), history)
+            for record in history.unfinished():
+                session.watcher.follow(record.result, resumed=True)
+            async with session.watcher:
+                yield session
+        finally:
+            history.close()

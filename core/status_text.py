@@ -1,6 +1,8 @@
-"""Twilio's delivery error codes as one plain sentence an agent understands."""
+"""Status in plain words: Twilio's delivery error codes as a sentence, and each status event as a timeline line."""
 
 from __future__ import annotations
+
+from core.events import ConversationEvent, CustomerReplied, MessageStatusChanged, StatusEvent, TaskStatusChanged
 
 _SENTENCES: dict[int, str] = {
     63016: ("The customer has not written to this WhatsApp number in the last 24 hours, so WhatsApp only "
@@ -26,3 +28,43 @@ def delivery_sentence(code: int | None, status: str = "failed") -> str:
     if code is None:
         return f"The message {verb}; Twilio gave no reason."
     return f"The message {verb} (Twilio error {code}: see twilio.com/docs/api/errors/{code})."
+
+
+def event_line(event: StatusEvent, agent_sid: str) -> str:
+    """One timeline line for an event; a customer's reply is quoted verbatim but clipped (the viewer renders
+    it literally; the whole reply stays in the event)."""
+    match event:
+        case ConversationEvent(kind="created"):
+            return "Conversation created"
+        case ConversationEvent(kind="reused"):
+            return "Existing conversation reused"
+        case ConversationEvent():
+            return "Conversation closed"
+        case MessageStatusChanged(status="failed" | "undelivered" as status):
+            return f"{status.capitalize()}: {event.sentence or delivery_sentence(event.error_code, status)}"
+        case MessageStatusChanged(status="queued"):
+            return "Message queued"
+        case MessageStatusChanged(status="sent"):
+            return "Message sent"
+        case MessageStatusChanged(status="delivered"):
+            return "Delivered to the customer's phone"
+        case MessageStatusChanged():
+            return "Read by the customer"
+        case CustomerReplied():
+            return f"Customer replied: {clip(event.body)}"
+    assert isinstance(event, TaskStatusChanged)
+    who = "you" if event.worker_sid == agent_sid else (event.worker_name or "an agent")
+    return {
+        "pending": "Task waiting for an agent",
+        "reserved": f"Task offered to {who}",
+        "assigned": f"Task accepted by {who}",
+        "wrapping": "Task wrapping up",
+        "completed": "Task completed",
+        "canceled": "Task canceled",
+    }[event.status]
+
+
+def clip(text: str, max_chars: int = 500, max_lines: int = 8) -> str:
+    """At most `max_lines` lines and `max_chars` characters of a text, saying how long it was when clipped."""
+    shown = "\n".join(text.split("\n")[:max_lines])[:max_chars]  # only \n: a \r is the viewer's to show
+    return shown if shown == text else f"{shown}… ({len(text):,} characters)"

@@ -1,9 +1,9 @@
 """The status watcher: what happens to each send after it left — delivery, replies, the task's routing.
 
     watcher = StatusWatcher(session.gateway)
-    unsubscribe = watcher.subscribe(callback)        # called in the event loop with each StatusEvent
-    async with watcher:                              # start() … stop(): one polling task for all sends
-        watcher.follow(result, request.address)      # after each send
+    unsubscribe = watcher.subscribe(callback)    # called in the event loop with each StatusEvent
+    async with watcher:                          # start() … stop(): one polling task for all sends
+        watcher.follow(result)                   # after each send (core.session does both)
 
 Twilio offers no push a terminal can receive, so it polls, adaptively and with list calls:
 
@@ -38,19 +38,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from core.errors import NotFound, OutboundError, RateLimited
-from core.events import (
-    FINAL_MESSAGE,
-    FINAL_TASK,
-    PROGRESS,
-    Callback,
-    ConversationEvent,
-    CustomerReplied,
-    MessageStatus,
-    MessageStatusChanged,
-    StatusEvent,
-    TaskStatusChanged,
-    summary_status,
-)
+from core.events import (FINAL_MESSAGE, FINAL_TASK, PROGRESS, Callback, ConversationEvent, CustomerReplied,
+                         MessageStatus, MessageStatusChanged, StatusEvent, TaskStatusChanged, summary_status)
 from core.gateway import MessageView, TaskView, TwilioGateway
 from core.models import SendResult
 from core.status_text import delivery_sentence
@@ -77,7 +66,9 @@ class _Followed:
     our_index: int | None = None
     our_created: datetime | None = None
     seen_index: int = -1
-    tasks: dict[str, str] = field(default_factory=dict)  # task SID -> last status seen
+    # task SID -> (status, date_updated) last seen: a reservation rejected and offered to another agent
+    # at once leaves the status "reserved" but changes the date
+    tasks: dict[str, tuple[str, datetime | None]] = field(default_factory=dict)
     done: bool = False
 
     @property
@@ -94,7 +85,8 @@ class StatusWatcher:
                  concurrency: int = 10, wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.gateway = gateway
         self.fast, self.slow, self.quiet_after, self.task_period = fast, slow, quiet_after, task_period
-        self._clock, self._sleep, self._wall = clock, sleep, wall
+        self._clock, self._sleep = clock, sleep
+        self.wall = wall  # the time of day events carry when Twilio gives none
         self._limit = asyncio.Semaphore(concurrency)
         self._followed: dict[str, _Followed] = {}
         self._callbacks: list[Callback] = []
@@ -106,22 +98,28 @@ class StatusWatcher:
 
     # -- public ------------------------------------------------------------------------------------
 
-    def follow(self, result: SendResult, destination: str) -> None:
-        """Follows this send from now on; `destination` is the customer's number (with or without whatsapp:)."""
+    def follow(self, result: SendResult, *, resumed: bool = False) -> None:
+        """Follows this send from now on. `resumed`: a send followed before a restart, whose first events
+        were reported then; what it reports again is for the subscriber to recognise (core.history does)."""
         now = self._clock()
-        followed = _Followed(result=result, customer=_bare(destination), interval=self.fast, next_poll=now,
-                             last_change=now)
+        followed = _Followed(result=result, customer=result.request.destination, interval=self.fast,
+                             next_poll=now, last_change=now)
         if result.task_sid:
-            followed.tasks[result.task_sid] = ""
+            followed.tasks[result.task_sid] = ("", None)
         self._followed[result.conversation_sid] = followed
         self._next_tasks = min(self._next_tasks, now)
-        self._emit(ConversationEvent(conversation_sid=result.conversation_sid, at=self._wall(),
+        if resumed:
+            return
+        self._emit(ConversationEvent(conversation_sid=result.conversation_sid, at=self.wall(),
                                      kind="reused" if result.reused else "created"))
-        self._emit(MessageStatusChanged(conversation_sid=result.conversation_sid, at=self._wall(),
+        self._emit(MessageStatusChanged(conversation_sid=result.conversation_sid, at=self.wall(),
                                         message_sid=result.message_sid, status="queued"))
 
-    def unfollow(self, conversation_sid: str) -> None:
-        self._followed.pop(conversation_sid, None)
+    def nudge(self, conversation_sid: str) -> None:
+        """Something was just done to this conversation (a reservation answered): poll it and the tasks now."""
+        f = self._followed.get(conversation_sid)
+        if f is not None:
+            f.last_change = f.next_poll = self._next_tasks = self._clock()
 
     @property
     def following(self) -> list[str]:
@@ -252,7 +250,7 @@ class StatusWatcher:
                 continue
             f.seen_index = message.index
             if _bare(message.author) == f.customer and message.body is not None:
-                self._emit(CustomerReplied(conversation_sid=f.sid, at=message.date_created or self._wall(),
+                self._emit(CustomerReplied(conversation_sid=f.sid, at=message.date_created or self.wall(),
                                            message_sid=message.sid, body=message.body))
                 changed = True
         return changed
@@ -277,7 +275,7 @@ class StatusWatcher:
     def _status(self, f: _Followed, status: MessageStatus, code: int | None = None,
                 sentence: str | None = None) -> None:
         f.status = status
-        self._emit(MessageStatusChanged(conversation_sid=f.sid, at=self._wall(), message_sid=f.result.message_sid,
+        self._emit(MessageStatusChanged(conversation_sid=f.sid, at=self.wall(), message_sid=f.result.message_sid,
                                         status=status, error_code=code, sentence=sentence))
 
     # -- every conversation's tasks ----------------------------------------------------------------
@@ -315,9 +313,9 @@ class StatusWatcher:
 
     async def _task_status(self, f: _Followed, task: TaskView) -> None:
         status = task.assignment_status
-        if f.tasks.get(task.sid) == status:
+        if f.tasks.get(task.sid) == (status, task.date_updated):
             return
-        worker_sid = worker_name = None
+        worker_sid = worker_name = reservation_sid = None
         if status in ("reserved", "assigned"):
             try:
                 holder = await self._request(self.gateway.task_holder(task.sid))
@@ -328,12 +326,12 @@ class StatusWatcher:
                 log.warning("looking up the holder of %s failed: %s", task.sid, error)
                 holder = None
             if holder is not None:
-                worker_sid, worker_name = holder.worker_sid, await self._full_name(holder.worker_sid,
-                                                                                     holder.worker_name)
-        f.tasks[task.sid] = status
-        self._emit(TaskStatusChanged(conversation_sid=f.sid, at=task.date_updated or self._wall(), task_sid=task.sid,
+                worker_sid, reservation_sid = holder.worker_sid, holder.reservation_sid
+                worker_name = await self._full_name(holder.worker_sid, holder.worker_name)
+        f.tasks[task.sid] = (status, task.date_updated)
+        self._emit(TaskStatusChanged(conversation_sid=f.sid, at=task.date_updated or self.wall(), task_sid=task.sid,
                                      status=status, worker_sid=worker_sid,  # type: ignore[arg-type]
-                                     worker_name=worker_name))
+                                     worker_name=worker_name, reservation_sid=reservation_sid))
         self._schedule(f, changed=True)  # a change: poll the conversation at once, then fast
         f.next_poll = self._clock()
         if status in FINAL_TASK:
@@ -360,7 +358,7 @@ class StatusWatcher:
     def _finish(self, f: _Followed, closed: bool) -> None:
         f.done = True
         if closed:
-            self._emit(ConversationEvent(conversation_sid=f.sid, at=self._wall(), kind="closed"))
+            self._emit(ConversationEvent(conversation_sid=f.sid, at=self.wall(), kind="closed"))
 
     def _drop_finished(self) -> None:
         for sid in [sid for sid, f in self._followed.items() if f.done]:

@@ -15,6 +15,14 @@ from sim.world import SimConfig
 from tests.contract import Exchange, specs_dir, validate
 
 
+@pytest.fixture(autouse=True)
+def private_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's own data (the send history) or state (logs) directories."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+
+
 @pytest.fixture
 def sim_config() -> SimConfig:
     """Short delays and a clock the test moves by hand (`sim.world.clock.advance(s)`)."""

@@ -72,7 +72,7 @@ class Driver:
     async def send(self, mode: SendMode | str, **fields: Any) -> SendResult:
         request = draft(self.service, mode, **fields)
         result = await self.service.send(request)
-        self.watcher.follow(result, request.address)
+        self.watcher.follow(result)
         return result
 
     async def run(self, until: Callable[[list[StatusEvent]], bool] = lambda _: False, *,
