@@ -48,6 +48,7 @@ class Session:
         self.watcher = watcher
         self.history = history
         self._listeners: list[Listener] = []
+        self.offers: dict[str, TaskStatusChanged] = {}  # tasks offered to this agent now, by task SID
         self._activities: list[Activity] | None = None  # the workspace's, read once and on a miss
         self._agent_lock = asyncio.Lock()  # agent reads and updates land in the order they were asked
         watcher.subscribe(self._on_event)
@@ -102,18 +103,41 @@ class Session:
         return (isinstance(event, TaskStatusChanged) and event.status == "reserved"
                 and event.worker_sid == self.agent.sid and event.reservation_sid is not None)
 
-    async def answer_offer(self, event: TaskStatusChanged, accept: bool) -> None:
-        """Accepts or rejects the reservation that offers this agent the task; the watcher reports what follows."""
-        assert event.reservation_sid is not None
-        await self.gateway.answer_reservation(event.task_sid, event.reservation_sid, accept)
-        self.watcher.nudge(event.conversation_sid)
+    def offer(self, conversation_sid: str | None = None) -> TaskStatusChanged | None:
+        """The task offered to this agent in that conversation; without one, the newest offer; None if none."""
+        if conversation_sid is None:
+            return next(reversed(self.offers.values()), None)
+        return next((o for o in self.offers.values() if o.conversation_sid == conversation_sid), None)
+
+    async def answer_offer(self, offer: TaskStatusChanged, accept: bool) -> None:
+        """Accepts or rejects the reservation that offers this agent the task; the watcher reports what follows.
+        Answered or not (it may have timed out), it is no longer an offer."""
+        assert offer.reservation_sid is not None
+        self.offers.pop(offer.task_sid, None)
+        await self.gateway.answer_reservation(offer.task_sid, offer.reservation_sid, accept)
+        self.watcher.nudge(offer.conversation_sid)
 
     def _on_event(self, event: StatusEvent) -> None:
         record = self.history.add(event)
         if record is None:
             return  # seen before (a resumed send reports its states again)
+        self._track_offer(event)
         for listener in list(self._listeners):
             listener(record, event)
+
+    def _track_offer(self, event: StatusEvent) -> None:
+        if isinstance(event, TaskStatusChanged):
+            if self.offered_to_me(event):
+                self.offers[event.task_sid] = event
+            else:
+                self.offers.pop(event.task_sid, None)
+
+    def _restore_offers(self) -> None:
+        """Offers still open when the app last stopped: the last task event of each unfinished send."""
+        for record in self.history.unfinished():
+            tasks = [e for e in self.history.timeline(record.message_sid) if isinstance(e, TaskStatusChanged)]
+            if tasks:
+                self._track_offer(tasks[-1])
 
     # -- pieces ------------------------------------------------------------------------------------
 
@@ -159,6 +183,7 @@ async def open_session(settings: Settings, deadline: float = 10.0, *, history_pa
             session = Session(settings, gateway, service, bus, watcher(gateway), history)
             for record in history.unfinished():
                 session.watcher.follow(record.result, resumed=True)
+            session._restore_offers()
             async with session.watcher:
                 yield session
         finally:

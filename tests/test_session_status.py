@@ -130,3 +130,20 @@ async def test_two_agents_share_a_history_file_but_see_only_their_own_sends(sim:
     async with open_session(bob_settings, history_path=history, watcher=sim_watcher(sim)) as bob:
         assert bob.agent.sid != ALICE.sid
         assert bob.history.sends() == [] and bob.watcher.following == []
+
+
+async def test_an_offer_open_at_exit_is_still_offered_after_a_restart(sim: Simulator, tmp_path: Path) -> None:
+    history = tmp_path / "history.sqlite3"
+    async with session_for(sim, tmp_path, history) as session:
+        seen = Seen(session)
+        await session.send(payload("open_chat"))
+        await advance_until(sim, lambda: bool(session.offers))
+        offer = session.offer()
+        assert offer is not None and offer == seen.offers(session)[0]
+
+    async with session_for(sim, tmp_path, history) as session:
+        assert session.offer() == offer == session.offer(offer.conversation_sid)
+        assert session.offer("CH" + "0" * 32) is None
+        await session.answer_offer(offer, accept=True)
+        assert session.offers == {}  # answered: no longer an offer, before the watcher even sees it
+        assert sim.world.taskrouter.tasks[offer.task_sid].assignment_status == "assigned"

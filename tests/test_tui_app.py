@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textual.widgets import Static
 
+from core.history import default_path
 from sim.server import Simulator
 from tests.outbound_fixtures import project_settings, settings_for
 from tui.app import OutboundPanelApp
@@ -36,3 +37,20 @@ async def test_wrong_credentials_are_a_sentence_and_never_shown(sim: Simulator, 
     shown = await _shown(app, "#status")
     assert shown.startswith(f"Could not connect to {sim.base_url}: Twilio refused the credentials (error 20003)")
     assert "wrong-distinctive-token" not in shown
+
+
+async def test_the_history_file_holds_real_backends_sends_and_never_the_embedded_demos(
+        sim: Simulator, tmp_path: Path) -> None:
+    path = default_path()
+    embedded = project_settings(tmp_path)
+    async with connect(embedded) as (session, _):
+        await session.send({"destination": "+14155550100", "callerId": "+15017122661", "body": "demo"})
+        assert len(session.history.sends()) == 1
+    assert not path.exists()  # the demo's world is gone with it: so are its sends
+
+    real = settings_for(sim, tmp_path)  # credentials: what a real account looks like to the app
+    async with connect(real) as (session, _):
+        await session.send({"destination": "+14155550100", "callerId": "+15017122661", "body": "real"})
+    async with connect(real) as (session, _):
+        assert [r.preview for r in session.history.sends()] == ["real"]
+    assert path.exists()

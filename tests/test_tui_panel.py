@@ -282,6 +282,9 @@ async def test_keys_are_remapped_from_settings(tmp_path: Path) -> None:
         await pilot.press("ctrl+g")
         await settle(pilot)
         assert text_of(app, "#status") == "Sent to +1 415-555-0100: the reply will be routed to any agent."
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        assert {key for key, _, binding_id in app.screen.keys if binding_id == "send_wait_any"} == {"^g"}
 
 
 async def test_keep_draft_setting_keeps_it_after_a_send(tmp_path: Path) -> None:

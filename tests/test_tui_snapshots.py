@@ -1,11 +1,13 @@
 """SVG snapshots of the panel's states at 80×24 (one at 120×40): reviewed as pictures before committing.
 
 Stable by construction: cursor blink off (settings.toml default), no clock on screen, the app's own
-simulator on a manual clock with fixed SIDs, no animation.
+simulator on a manual clock with fixed SIDs, no animation. The timeline's times come from that clock and
+are shown in UTC here; a snapshot is taken only once the timeline shows a known last line.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -13,15 +15,17 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.outbound_fixtures import project_settings
-from tests.tui_fixtures import SimBackend
+from tests.tui_fixtures import SimBackend, sim_of, until_shown
 from tui.app import OutboundPanelApp
 
 Steps = Callable[[Pilot], Awaitable[None]]
 
 
 @pytest.fixture(autouse=True)
-def _no_animation(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_animation_and_utc(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
 
 
 def _app(tmp_path: Path, **groups: dict[str, Any]) -> tuple[OutboundPanelApp, SimBackend]:
@@ -84,23 +88,25 @@ def test_sending(snap_compare: Any, tmp_path: Path) -> None:
 
 
 def test_sent(snap_compare: Any, tmp_path: Path) -> None:
-    app, _ = _app(tmp_path)
+    app, backend = _app(tmp_path)
 
     async def steps(pilot: Pilot) -> None:
         await _typing("4155550100", "Hello Jane")(pilot)
         await pilot.press("ctrl+o")
         await _connected(pilot)
+        await until_shown(pilot, backend, "Task offered to you")
 
     assert snap_compare(app, run_before=steps)
 
 
 def test_refusal(snap_compare: Any, tmp_path: Path) -> None:
-    app, _ = _app(tmp_path, ui={"keep_draft_after_send": True})
+    app, backend = _app(tmp_path, ui={"keep_draft_after_send": True})
 
     async def steps(pilot: Pilot) -> None:
         await _typing("4155550100", "Hello Jane")(pilot)
         await pilot.press("ctrl+o")
         await _connected(pilot)
+        await until_shown(pilot, backend, "Task offered to you")
         await pilot.press("ctrl+o")
         await _connected(pilot)
 
@@ -125,3 +131,69 @@ def test_help(snap_compare: Any, tmp_path: Path) -> None:
 def test_large_terminal(snap_compare: Any, tmp_path: Path) -> None:
     app, _ = _app(tmp_path)
     assert snap_compare(app, run_before=_typing("4155550100", "Hello Jane"), terminal_size=(120, 40))
+
+
+def test_status_of_a_send_reply_routed_to_me(snap_compare: Any, tmp_path: Path) -> None:
+    app, backend = _app(tmp_path)
+
+    async def steps(pilot: Pilot) -> None:
+        await _typing("4155550100", "Your order is ready")(pilot)
+        await pilot.press("ctrl+r")
+        await _connected(pilot)
+        await until_shown(pilot, backend, "Task offered to you")
+        pilot.app.clear_notifications()
+        await pilot.press("f8")
+        await _connected(pilot)
+        await until_shown(pilot, backend, "Task accepted by you")
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=steps)
+
+
+HOSTILE = [
+    "[bold red]not bold[/] [link=https://evil.example]click[/link]",
+    "\x1b[31mred\x1b[0m \x1b]0;new title\x07 \x1b[2J",
+    "emoji 👋🏽 👨‍👩‍👧 🇺🇦 ok",
+    "مرحبا بالعالم \u202eevil\u202c שלום",
+    "bell\x07 cr\r nul\x00 end",
+]
+
+
+def test_hostile_replies(snap_compare: Any, tmp_path: Path) -> None:
+    app, backend = _app(tmp_path)
+
+    async def steps(pilot: Pilot) -> None:
+        await _typing("5005550014", "Hello")(pilot)  # a customer who never replies on their own
+        await pilot.press("ctrl+t")
+        await _connected(pilot)
+        await until_shown(pilot, backend, "Delivered")
+        world = sim_of(backend).world
+        conversation = next(iter(world.conversations.conversations))
+        long = world.customers.say(conversation, "placeholder")
+        long.body = "long " * 2000  # 10,000 characters, past the simulator's 1,600 limit
+        for body in HOSTILE:
+            world.customers.say(conversation, body)
+        await until_shown(pilot, backend, "nul\\x00 end")
+        await until_shown(pilot, backend, "Offered to you:")  # the first reply made a task: nothing more comes
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=steps)
+
+
+def test_my_outbound_list(snap_compare: Any, tmp_path: Path) -> None:
+    app, backend = _app(tmp_path)
+
+    async def steps(pilot: Pilot) -> None:
+        await _connected(pilot)
+        for number, key in (("4155550100", "ctrl+o"), ("5005550004", "ctrl+r"), ("4155550102", "ctrl+t")):
+            await pilot.press(*number, "tab", "tab", *"Hello", key)
+            await _connected(pilot)
+        await until_shown(pilot, backend, "Task offered to Bob Martinez")  # Alice has the chat she opened
+        pilot.app.clear_notifications()
+        await pilot.press("f4")
+        await pilot.press("down")
+        await until_shown(pilot, backend, "Failed", "#sends-timeline")
+
+    assert snap_compare(app, run_before=steps)

@@ -5,22 +5,28 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL, ActionVetoed, TogglePanelPayload
 from core.errors import OutboundError
+from core.events import StatusEvent
+from core.history import SendRecord
 from core.models import SendMode
 from core.phone import display, parse_destination
 from core.settings import Settings
 from tui.screens.help import HelpScreen
+from tui.screens.sends import SendsScreen
 from tui.widgets.agent_bar import AgentBar
 from tui.widgets.panel import MODE_LABELS, OutboundPanel
+from tui.widgets.timeline import Timeline
 
 if TYPE_CHECKING:
     from core.session import Session  # imports twilio: only once connecting, after the first frame
@@ -34,10 +40,19 @@ SENT = {
 }
 
 
+@dataclass
+class SendUpdated(Message):
+    """A new status event of one of the agent's sends (posted from the session's listener)."""
+
+    record: SendRecord
+    event: StatusEvent
+
+
 class OutboundPanelApp(App[None]):
     """Bindings (ids remappable under [ui.keys]): ctrl+s send in the chosen mode, ctrl+o send and open chat,
     ctrl+r send and route the reply to me, ctrl+t send and route it to any agent, f2 toggle the panel,
-    f3 become available, f1 / ? help, ctrl+p command palette, ctrl+q quit."""
+    f3 become available, f4 my outbound messages, f8 / f9 accept / reject a task offered to me,
+    f1 / ? help, ctrl+p command palette, ctrl+q quit."""
 
     TITLE = "outbound-panel"
     CSS_PATH = "app.tcss"
@@ -49,6 +64,9 @@ class OutboundPanelApp(App[None]):
         Binding("f2", "toggle_panel", "Panel", id="toggle_panel", show=False, tooltip="Show or hide the panel"),
         Binding("f3", "become_available", "Available", id="become_available", show=False,
                 tooltip="Become Available (TaskRouter activity)"),
+        Binding("f4", "show_sends", "Sent", id="show_sends", tooltip="My outbound messages and their status"),
+        Binding("f8", "answer_offer(True)", "Accept", id="accept_task", tooltip="Accept the task offered to you"),
+        Binding("f9", "answer_offer(False)", "Reject", id="reject_task", tooltip="Reject the task offered to you"),
         Binding("f1,question_mark", "help", "Help", id="help", tooltip="This help"),
         Binding("ctrl+q", "quit", "Quit", id="quit", show=False),
     ]
@@ -61,6 +79,7 @@ class OutboundPanelApp(App[None]):
         self.where = where  # what the agent is connecting to, until the session says it exactly
         self.session: "Session | None" = None
         self.activity_names: list[str] = []
+        self.current: str | None = None  # the send shown under the panel (message SID)
         self._exit_stack = contextlib.AsyncExitStack()
 
     def compose(self) -> ComposeResult:
@@ -68,7 +87,8 @@ class OutboundPanelApp(App[None]):
         panel = OutboundPanel(self.settings)
         panel.border_title = "Outbound message"
         yield panel
-        yield Footer()
+        yield Timeline(id="current")
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p is in the help
 
     async def on_mount(self) -> None:
         self.set_keymap(dict(self.settings.ui.keys))
@@ -92,6 +112,7 @@ class OutboundPanelApp(App[None]):
             panel.show_status(f"Could not connect to {self.where}: {error}", "error")
             return
         self.session.bus.register(TOGGLE_OUTBOUND_MESSAGE_PANEL, TogglePanelPayload, self._toggle_panel)
+        self._follow_sends(self.session)
         with contextlib.suppress(OutboundError):  # the palette then offers only "Become Available"
             self.activity_names = await self.session.activity_names()
         panel.disabled = False
@@ -114,6 +135,78 @@ class OutboundPanelApp(App[None]):
         with contextlib.suppress(OutboundError):  # a missed refresh is retried at the next tick
             await self.session.refresh_agent()
             self._show_agent()
+
+    # -- status of the sends ---------------------------------------------------------------------------
+
+    def _follow_sends(self, session: "Session") -> None:
+        """Shows the newest send and listens to the session for what happens to every send."""
+        self.query_one("#current", Timeline).agent_sid = session.agent.sid
+        newest = session.history.sends(limit=1)
+        self.current = newest[0].message_sid if newest else None
+        self._show_current()
+        self.refresh_bindings()
+        session.subscribe(lambda record, event: self.post_message(SendUpdated(record, event)))
+
+    @on(SendUpdated)
+    def _send_updated(self, update: SendUpdated) -> None:
+        assert self.session is not None
+        if self.session.offered_to_me(update.event):
+            self.notify(f"A task for {update.record.customer_label} is offered to you: {self._offer_keys()}.",
+                        title="Task offered", markup=False, timeout=10)
+        self.refresh_bindings()
+        if update.record.message_sid == self.current:
+            self._show_current()
+        if isinstance(self.screen, SendsScreen):
+            self.screen.update(update.record)
+
+    def _show_current(self) -> None:
+        assert self.session is not None
+        history = self.session.history
+        record = history.get(self.current) if self.current else None
+        offered = record is not None and self.session.offer(record.conversation_sid) is not None
+        hint = f"Offered to you: {self._offer_keys()}" if offered else None
+        self.query_one("#current", Timeline).show(record, history.timeline(record.message_sid) if record else [], hint)
+
+    def _offer_keys(self) -> str:
+        keys = {b.id: self.get_key_display(b) for b in self._bindings_with_ids()}
+        return f"{keys['accept_task']} accept, {keys['reject_task']} reject"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "answer_offer":
+            return self.session is not None and bool(self.session.offers)  # shown only while a task is offered
+        if action == "send":
+            return not isinstance(self.screen, SendsScreen)  # the draft is not on screen there
+        return True
+
+    @work(group="offer")
+    async def action_answer_offer(self, accept: bool) -> None:
+        """Answers the offer of the send shown (else the newest offer)."""
+        if self.session is None:
+            return
+        record = self.session.history.get(self.current) if self.current else None
+        offer = (record and self.session.offer(record.conversation_sid)) or self.session.offer()
+        if offer is None:
+            return
+        try:
+            await self.session.answer_offer(offer, accept)
+        except OutboundError as error:
+            self.notify(str(error), severity="error", markup=False)
+        else:
+            self.notify("Task accepted: it is yours." if accept else "Task rejected: it goes back to the queue.",
+                        markup=False)
+        self.refresh_bindings()
+        self._show_current()
+
+    def action_show_sends(self) -> None:
+        if self.session is None or isinstance(self.screen, SendsScreen):
+            return
+        history = self.session.history
+        self.push_screen(SendsScreen(history.sends(), history.timeline, self.session.agent.sid), self._chosen)
+
+    def _chosen(self, message_sid: str | None) -> None:
+        if message_sid is not None:
+            self.current = message_sid
+            self._show_current()
 
     # -- actions -------------------------------------------------------------------------------------
 
@@ -159,6 +252,8 @@ class OutboundPanelApp(App[None]):
             sentence = f"Sent to {customer}{reused}: {SENT[mode]}{holder}."
             panel.show_status(sentence, "success")
             self.notify(sentence, markup=False)
+            self.current = result.message_sid
+            self._show_current()
             if not self.settings.ui.keep_draft_after_send:
                 panel.clear_draft()
         finally:
@@ -194,14 +289,16 @@ class OutboundPanelApp(App[None]):
         self._show_agent()
 
     def action_help(self) -> None:
-        keys = [(self.get_key_display(b), b.tooltip or b.description, b.id or "") for _, b in self._bindings_for_help()]
+        keys = [(self.get_key_display(b), b.tooltip or b.description, b.id or "") for b in self._bindings_with_ids()]
         self.push_screen(HelpScreen(keys))
 
-    def _bindings_for_help(self) -> Iterable[tuple[str, Binding]]:
-        for binding in self._bindings.key_to_bindings.values():
-            for item in binding:
-                if item.id:
-                    yield item.key, item
+    def _bindings_with_ids(self) -> list[Binding]:
+        """The app's bindings, one per id, with the keys [ui.keys] gave them (BINDINGS keep the defaults)."""
+        found: dict[str, Binding] = {}
+        for item in (item for items in self._bindings.key_to_bindings.values() for item in items):
+            if item.id and item.id not in found:
+                found[item.id] = replace(item, key=self.settings.ui.keys.get(item.id, item.key))
+        return list(found.values())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Toggle the message panel", "Show or hide the outbound panel (F2)", self.action_toggle_panel)

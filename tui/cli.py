@@ -109,7 +109,10 @@ async def connect(settings: Settings) -> AsyncIterator[tuple[Session, str]]:
     """The agent's session on the backend; what the app enters once it is on screen."""
     from core.session import open_session
 
-    async with backend(settings) as (connected, label), open_session(connected) as session:
+    # The embedded simulator's world ends with the app, so its sends are kept in memory only: the history
+    # file (core.history.default_path) holds the sends of real accounts and of shared `outbound-panel sim`s.
+    history = None if settings.twilio.has_credentials else ":memory:"
+    async with backend(settings) as (connected, label), open_session(connected, history_path=history) as session:
         yield session, label
 
 
