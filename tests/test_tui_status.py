@@ -85,6 +85,9 @@ async def test_a_failed_send_says_why_in_the_timeline(backend: SimBackend) -> No
         await until_shown(pilot, backend, "Failed:")
         shown = shown_in(app.query_one("#current", Timeline))
         assert "opted out" in shown and shown.endswith("failed (21610)")
+        await pilot.pause()
+        assert any(n.title == "Not delivered to +1 500-555-0004" and "opted out" in n.message and n.severity == "error"
+                   for n in app._notifications)
 
 
 async def test_f4_lists_every_send_and_shows_the_highlighted_ones_timeline(backend: SimBackend) -> None:

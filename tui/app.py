@@ -17,7 +17,7 @@ from textual.widgets import Footer
 
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL, ActionVetoed, TogglePanelPayload
 from core.errors import OutboundError
-from core.events import StatusEvent
+from core.events import MessageStatusChanged, StatusEvent
 from core.history import SendRecord
 from core.models import SendMode
 from core.phone import display, parse_destination
@@ -150,9 +150,13 @@ class OutboundPanelApp(App[None]):
     @on(SendUpdated)
     def _send_updated(self, update: SendUpdated) -> None:
         assert self.session is not None
-        if self.session.offered_to_me(update.event):
+        event = update.event
+        if self.session.offered_to_me(event):
             self.notify(f"A task for {update.record.customer_label} is offered to you: {self._offer_keys()}.",
                         title="Task offered", markup=False, timeout=10)
+        elif isinstance(event, MessageStatusChanged) and event.sentence:  # failed or undelivered
+            self.notify(event.sentence, title=f"Not delivered to {update.record.customer_label}", severity="error",
+                        markup=False, timeout=10)
         self.refresh_bindings()
         if update.record.message_sid == self.current:
             self._show_current()

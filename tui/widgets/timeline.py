@@ -13,6 +13,7 @@ from core.history import SendRecord
 from core.status_text import event_line
 from tui.text import literal
 
+CHANNEL_NAMES = {"sms": "SMS", "whatsapp": "WhatsApp"}
 MODE_NAMES = {"open_chat": "chat opened", "wait_me": "reply to me", "wait_any": "reply to any agent"}
 EMPTY = "No send yet. After a send, its delivery, the customer's reply and the task appear here."
 
@@ -42,7 +43,7 @@ class Timeline(VerticalScroll):
         if record is None:
             self.query_one(Static).update(EMPTY)
             return
-        self.border_title = literal(f"{record.customer_label} · {record.channel.value.upper()} · "
+        self.border_title = literal(f"{record.customer_label} · {CHANNEL_NAMES[record.channel]} · "
                                     f"{MODE_NAMES[record.mode]}")
         self.border_subtitle = literal(record.state)
         table = Table.grid(padding=(0, 2), expand=True)
