@@ -315,8 +315,7 @@ class ConversationsDomain:
             conversation.state, conversation.date_updated = "active", now
         self._arm_timers(conversation)
         if writer is not None and writer.channel is not None:
-            assert writer.address is not None and writer.proxy_address is not None
-            self.world.customers.on_inbound(writer.address, writer.proxy_address)
+            self.world.customers.on_inbound(message, writer)
             self.world.studio.on_customer_message(conversation, message)
         else:
             recipients = [p for p in conversation.participants.values() if p.channel is not None]

@@ -1,4 +1,8 @@
-"""The simulated customers: their WhatsApp 24-hour windows, and the replies they write back.
+"""The simulated customers: their WhatsApp 24-hour windows, their opt-outs, and the replies they write back.
+
+Both the window and the opt-out follow from the customer's own messages (seeded history included,
+sim/history.py): the window is open for 24 hours after they last wrote to a sender; a message that
+is only an opt-out keyword (STOP, …) blocks that sender until an opt-in keyword (START, …).
 
 A customer replies `customer_reply_delay` seconds after one of our messages is delivered, unless
 their number is a magic number that never replies or the conversation is no longer active.
@@ -11,14 +15,16 @@ from typing import TYPE_CHECKING
 
 from sim import seed
 from sim.delivery import MAGIC_NUMBERS, bare
+from sim.seed import WHATSAPP_WINDOW
 from sim.wire import TwilioError
 
 if TYPE_CHECKING:
     from sim.conversations_models import Message, Participant
     from sim.world import World
 
-WHATSAPP_WINDOW = 24 * 3600.0
-SEEDED_INBOUND_AGE = 2 * 3600.0  # seeded customers with an open window wrote this long before the world began
+# Twilio's default opt-out management, on SMS and WhatsApp alike: the whole message, any case.
+OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 QUOTE_LENGTH = 40
 NAMES = {customer.address: customer.name for customer in seed.CUSTOMERS}
 
@@ -39,22 +45,31 @@ class Customers:
         self.world = world
         # (customer number, our sender number) -> when the customer last wrote to that sender
         self._last_inbound: dict[tuple[str, str], float] = {}
+        # (customer number, our sender number) pairs the customer opted out of
+        self._opted_out: set[tuple[str, str]] = set()
         # (conversation SID, customer address) -> the message the customer is about to answer
         self._replying: dict[tuple[str, str], str] = {}
-        wrote_at = world.now() - SEEDED_INBOUND_AGE
-        for customer in seed.CUSTOMERS:
-            if customer.whatsapp_window_open:
-                for sender in seed.WHATSAPP_SENDERS:
-                    self._last_inbound[(customer.address, sender)] = wrote_at
 
     def window_open(self, address: str, proxy_address: str) -> bool:
         """Whether the customer wrote to this sender within the last 24 hours (free-form WhatsApp allowed)."""
         wrote_at = self._last_inbound.get((bare(address), bare(proxy_address)))
         return wrote_at is not None and self.world.now() - wrote_at < WHATSAPP_WINDOW
 
-    def on_inbound(self, address: str, proxy_address: str) -> None:
-        """The customer wrote to this sender: their WhatsApp window (re)opens for 24 hours."""
-        self._last_inbound[(bare(address), bare(proxy_address))] = self.world.now()
+    def opted_out(self, address: str, proxy_address: str) -> bool:
+        """Whether the customer replied STOP (or another opt-out keyword) to this sender and not START since."""
+        return (bare(address), bare(proxy_address)) in self._opted_out
+
+    def on_inbound(self, message: Message, writer: Participant) -> None:
+        """The customer wrote to this sender: their WhatsApp window (re)opens, a keyword opts out or in."""
+        assert writer.address is not None and writer.proxy_address is not None
+        key = (bare(writer.address), bare(writer.proxy_address))
+        # max: a message imported with an old DateCreated does not shorten the window
+        self._last_inbound[key] = max(self._last_inbound.get(key, message.date_created), message.date_created)
+        keyword = (message.body or "").strip().upper()
+        if keyword in OPT_OUT_KEYWORDS:
+            self._opted_out.add(key)
+        elif keyword in OPT_IN_KEYWORDS:
+            self._opted_out.discard(key)
 
     def on_delivered(self, message: Message, recipient: Participant) -> None:
         """Our message reached the customer's handset: they answer after a while, if they ever do."""

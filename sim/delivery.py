@@ -2,7 +2,8 @@
 
 No receipt while queued; then one receipt per non-chat recipient whose status moves every
 `delivery_delay` seconds: sent → delivered (→ read on WhatsApp), or failed/undelivered with the
-error code Twilio reports asynchronously (magic test numbers, 63016 outside the WhatsApp window).
+error code Twilio reports asynchronously (magic test numbers, 21610 to a customer who opted out,
+63016 outside the WhatsApp window).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 MAGIC_NUMBERS = {magic.address: magic for magic in seed.MAGIC_NUMBERS}
 WHATSAPP_PREFIX = "whatsapp:"
 OUTSIDE_WHATSAPP_WINDOW = 63016
+OPTED_OUT = 21610  # the customer replied STOP to this sender (also magic number +15005550004)
 NOT_ON_WHATSAPP = 63024  # a magic number's code that only applies to WhatsApp
 
 # Statuses a receipt passes through on the way to each final status, for the `delivery` summary.
@@ -68,6 +70,8 @@ def outcome_for(world: World, recipient: Participant, template: Template | None)
     if magic is not None and magic.error_code is not None and (whatsapp or magic.error_code != NOT_ON_WHATSAPP):
         steps = ("failed",) if magic.status == "failed" else ("sent", magic.status)
         return Outcome(steps, magic.error_code)
+    if world.customers.opted_out(recipient.address, recipient.proxy_address):
+        return Outcome(("failed",), OPTED_OUT)
     if whatsapp and not world.customers.window_open(recipient.address, recipient.proxy_address):
         if template is None or template.approval != "approved":
             return Outcome(("failed",), OUTSIDE_WHATSAPP_WINDOW)

@@ -69,18 +69,73 @@ WORKFLOW_CONFIGURATION = {
 }
 
 
+HOUR = 3600.0
+WHATSAPP_WINDOW = 24 * HOUR  # free-form WhatsApp is allowed this long after the customer last wrote
+SEEDED_INBOUND_AGE = 2 * HOUR  # customers with an open window wrote this long before the world began
+
+
+@dataclass(frozen=True)
+class PastMessage:
+    age: float  # seconds before the world began
+    from_customer: bool
+    body: str
+
+
+@dataclass(frozen=True)
+class PastConversation:
+    """A closed conversation from before the world began, visible through the Conversations API."""
+
+    sid: str
+    channel: str  # "sms" | "whatsapp"
+    sender: str  # our number, E.164 without the channel prefix
+    agent: str  # the worker (friendly name) who wrote our side
+    messages: tuple[PastMessage, ...]  # oldest first
+
+
 @dataclass(frozen=True)
 class Customer:
     address: str  # E.164, no channel prefix
     name: str
-    whatsapp_window_open: bool  # whether they wrote to our WhatsApp sender in the last 24 hours
+    history: tuple[PastConversation, ...] = ()
+
+    @property
+    def whatsapp_window_open(self) -> bool:
+        """Whether they wrote to our WhatsApp sender in the last 24 hours before the world began."""
+        return any(past.channel == "whatsapp" and message.from_customer and message.age < WHATSAPP_WINDOW
+                   for past in self.history for message in past.messages)
+
+
+def _whatsapp(n: int, *messages: PastMessage) -> PastConversation:
+    return PastConversation(fixed_sid("CH", 0x100 + n), "whatsapp", WHATSAPP_SENDERS[0], "bob@example.com", messages)
+
+
+def _sms(n: int, *messages: PastMessage) -> PastConversation:
+    return PastConversation(fixed_sid("CH", 0x100 + n), "sms", SMS_SENDERS[0], "bob@example.com", messages)
 
 
 CUSTOMERS = (
-    Customer("+14155550100", "Jane Doe", True),
-    Customer("+14155550101", "Omar Haddad", False),
-    Customer("+14155550102", "Mei Tanaka", True),
+    Customer("+14155550100", "Jane Doe", (_whatsapp(
+        1,
+        PastMessage(3 * HOUR, False, "Hello Jane, your order 1042 has shipped."),
+        PastMessage(SEEDED_INBOUND_AGE, True, "Hi, can someone call me back about my order?"),
+    ),)),
+    Customer("+14155550101", "Omar Haddad", (_whatsapp(  # wrote 30 hours ago: his window closed 6 hours ago
+        2,
+        PastMessage(31 * HOUR, False, "Hello Omar, your refund has been processed."),
+        PastMessage(30 * HOUR, True, "Thanks, that's all for now."),
+    ),)),
+    Customer("+14155550102", "Mei Tanaka", (_whatsapp(
+        3,
+        PastMessage(5 * HOUR, False, "Hi Mei, a reminder of your appointment on Monday."),
+        PastMessage(SEEDED_INBOUND_AGE, True, "Is it still on? I may be a few minutes late."),
+    ),)),
+    Customer("+14155550103", "Sam Rivera", (_sms(  # opted out of our first SMS sender 3 days ago
+        4,
+        PastMessage(72 * HOUR + 600, False, "Winter sale: 20% off until Friday."),
+        PastMessage(72 * HOUR, True, "STOP"),
+    ),)),
 )
+HISTORY_SIDS = tuple(past.sid for customer in CUSTOMERS for past in customer.history)  # in creation order
 
 
 @dataclass(frozen=True)

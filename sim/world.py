@@ -43,6 +43,7 @@ class World:
         from sim.conversations import ConversationsDomain
         from sim.customers import Customers
         from sim.flex import FlexDomain
+        from sim.history import seed_history
         from sim.studio import Studio
         from sim.taskrouter import TaskRouterDomain
 
@@ -58,6 +59,7 @@ class World:
         self.flex = FlexDomain(self)
         self.studio = Studio(self)
         self.colleagues = Colleagues(self)
+        seed_history(self)  # last: the past goes through the customers' bookkeeping, and triggers nothing
 
     def now(self) -> float:
         return self.clock.now()

@@ -28,7 +28,7 @@ from sim.knobs import LoggedRequest
 from sim.server import Simulator
 
 ALICE, BOB, CAROL, DAVE = seed.WORKERS
-JANE, OMAR, MEI = seed.CUSTOMERS  # Jane and Mei wrote to our WhatsApp number lately (window open); Omar did not
+JANE, OMAR, MEI = seed.CUSTOMERS[:3]  # Jane and Mei wrote to our WhatsApp number lately (window open); Omar did not
 SMS_SENDER = seed.SMS_SENDERS[0]
 WA_SENDER = seed.WHATSAPP_SENDERS[0]
 WS = seed.WORKSPACE_SID

@@ -18,7 +18,7 @@ from sim import seed
 from sim.server import Simulator
 from sim.wire import TwilioError
 
-JANE, OMAR, MEI = seed.CUSTOMERS  # Jane and Mei wrote to our WhatsApp sender 2 hours ago; Omar did not
+JANE, OMAR, MEI, SAM = seed.CUSTOMERS  # Jane and Mei wrote to our WhatsApp sender 2 hours ago, Omar 30; Sam said STOP
 SMS_SENDER = seed.SMS_SENDERS[0]
 WA_SENDER = seed.WHATSAPP_SENDERS[0]
 DELAY = 0.5
