@@ -20,6 +20,7 @@ from twilio.rest import Client
 from core.errors import NotFound, TwilioError, TwilioUnavailable
 from core.identity import decode_identity, encode_identity
 from core.settings import Settings
+from core.templates import ContentTemplate
 from core.twilio_errors import domain_error
 
 T = TypeVar("T")
@@ -72,6 +73,16 @@ class MessageView(BaseModel):
     body: str | None
     delivery: dict[str, Any] | None  # Twilio's aggregated receipt summary; None while queued
     date_created: datetime | None
+
+
+class Participation(BaseModel):
+    """A conversation a customer address is (or was) in, with the sender (proxy address) it was bound to."""
+
+    conversation_sid: str
+    state: str  # active, inactive or closed
+    date_created: datetime | None
+    date_updated: datetime | None
+    proxy_address: str | None
 
 
 class ReceiptView(BaseModel):
@@ -175,13 +186,17 @@ class TwilioGateway:
 
     async def find_conversation(self, address: str, proxy_address: str) -> str | None:
         """The open conversation that holds this customer/sender pair, if any."""
+        return next((p.conversation_sid for p in await self.participations(address)
+                     if p.proxy_address == proxy_address and p.state != "closed"), None)
+
+    async def participations(self, address: str) -> list[Participation]:
+        """Every conversation of this address, closed ones too, with its sender (ParticipantConversations)."""
         found = await self._call("looking for the customer's conversation",
                                  self._conversations.participant_conversations.list_async(address=address, page_size=50))
-        for record in found:
-            binding = record.participant_messaging_binding or {}
-            if binding.get("proxy_address") == proxy_address and record.conversation_state != "closed":
-                return record.conversation_sid
-        return None
+        return [Participation(conversation_sid=r.conversation_sid, state=str(r.conversation_state or ""),
+                              date_created=r.conversation_date_created, date_updated=r.conversation_date_updated,
+                              proxy_address=(r.participant_messaging_binding or {}).get("proxy_address"))
+                for r in found]
 
     async def set_attributes(self, conversation_sid: str, attributes: dict[str, Any]) -> None:
         await self._call("updating the conversation's routing",
@@ -241,6 +256,14 @@ class TwilioGateway:
     async def delete_conversation(self, conversation_sid: str) -> None:
         await self._call("removing the unused conversation",
                          self._conversations.conversations(conversation_sid).delete_async())
+
+    async def content_templates(self) -> list[ContentTemplate]:
+        """Every content template of the account with its WhatsApp approval (one ContentAndApprovals request)."""
+        found = await self._call("listing the content templates",
+                                 self.client.content.v1.content_and_approvals.list_async(page_size=1000))
+        return [ContentTemplate.from_twilio(sid=r.sid, friendly_name=r.friendly_name, language=r.language,
+                                            variables=r.variables, types=r.types, approval_requests=r.approval_requests)
+                for r in found]
 
     # -- flex and taskrouter -----------------------------------------------------------------------
 

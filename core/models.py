@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.canned import spoken_list, unfilled
 from core.errors import InvalidSend
 from core.phone import as_e164, display, parse_destination
 from core.settings import SendersSettings, Settings
@@ -107,6 +108,12 @@ def prepare_send(
             raise InvalidSend("body", "Write a message (or choose a template) before sending.")
         if len(text) > MAX_BODY:
             raise InvalidSend("body", f"The message is {len(text)} characters; Twilio accepts at most {MAX_BODY}.")
+        if names := unfilled(text):
+            listed = spoken_list(["{" + name + "}" for name in names])
+            raise InvalidSend("body", f"Replace {listed} in the message before sending.")
+    # Twilio refuses a blank variable (21656) rather than falling back to the template's default
+    elif blank := [name for name, value in (content_variables or {}).items() if not value.strip()]:
+        raise InvalidSend("template", f"Fill in {spoken_list(['{{' + name + '}}' for name in blank])}.")
     return SendRequest(
         channel=channel,
         destination=customer,
@@ -128,12 +135,13 @@ def check_draft(
     body: str | None,
     content_sid: str | None = None,
     mode: SendMode | str = SendMode.WAIT_ME,
+    content_variables: dict[str, str] | None = None,
 ) -> InvalidSend | None:
     """Why this draft cannot be sent (the same checks as a send, no Twilio call), or None when it can."""
     try:
         prepare_send(channel=channel, destination=destination, sender=sender, mode=mode,
                      senders=settings.senders, body=body, content_sid=content_sid,
-                     region=settings.ui.phone_region)
+                     content_variables=content_variables, region=settings.ui.phone_region)
     except InvalidSend as error:
         return error
     return None

@@ -8,6 +8,8 @@
         session.history.sends()                # every send of this agent, newest first, across restarts
         await session.answer_offer(event, accept=True)   # a task reserved for this agent
         check_draft(settings, ...)             # live "send unavailable: <reason>", no Twilio call
+        await session.customer_status("whatsapp", "+14155550100", "+14155238886")  # window open? opted out?
+        await session.templates()              # WhatsApp content templates, read once (settings' allow-list)
 
 Errors are core.errors types whose str() is a sentence for the agent.
 """
@@ -21,13 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
+from core.customer import CustomerStatus, customer_status
 from core.errors import NotFound
 from core.events import StatusEvent, TaskStatusChanged
 from core.gateway import Activity, AgentInfo, TwilioGateway
 from core.history import SendHistory, SendRecord, default_path
-from core.models import SendResult
+from core.models import Channel, SendResult
 from core.outbound import OutboundService
 from core.settings import Settings
+from core.templates import ContentTemplate, TemplateCatalog
 from core.twilio_client import open_client
 from core.watcher import StatusWatcher
 
@@ -47,6 +51,7 @@ class Session:
         self.bus = bus
         self.watcher = watcher
         self.history = history
+        self.catalog = TemplateCatalog(gateway, settings.whatsapp.template_filters)
         self._listeners: list[Listener] = []
         self.offers: dict[str, TaskStatusChanged] = {}  # tasks offered to this agent now, by task SID
         self._activities: list[Activity] | None = None  # the workspace's, read once and on a miss
@@ -91,6 +96,17 @@ class Session:
         self.history.record(result, self.watcher.wall())
         self.watcher.follow(result)
         return result
+
+    async def customer_status(self, channel: Channel | str, destination: str, sender: str) -> CustomerStatus:
+        """Whether the customer's WhatsApp window with this sender is open and whether they opted out
+        (`destination` and `sender` in E.164; core.customer says where this comes from)."""
+        prefix = "whatsapp:" if Channel(channel) is Channel.WHATSAPP else ""
+        address, proxy_address = (prefix + number.removeprefix("whatsapp:") for number in (destination, sender))
+        return await customer_status(self.gateway, address, proxy_address, self.watcher.wall())
+
+    async def templates(self, refresh: bool = False) -> list[ContentTemplate]:
+        """The content templates offered for WhatsApp: approved first, read from Twilio once (or on `refresh`)."""
+        return await self.catalog.templates(refresh)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """`listener(record, event)` for each new status event of this agent's sends (never one seen before,

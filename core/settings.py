@@ -18,24 +18,10 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 from dotenv import dotenv_values
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
 from core.sids import AccountSid, ApiKeySid, FlowSid, QueueSid, WorkerSid, WorkflowSid, WorkspaceSid
@@ -103,6 +89,13 @@ def _base_url(value: str) -> str:
 def _non_empty(value: str) -> str:
     if not value.strip():
         raise ValueError("expected a non-empty worker friendly name, e.g. alice@example.com")
+    return value.strip()
+
+
+def _template_filter(value: str) -> str:
+    # a mistyped SID must not pass as the name of a template that does not exist
+    if not value.strip() or (re.fullmatch(r"HX[0-9a-fA-F]*", value.strip()) and len(value.strip()) != 34):
+        raise ValueError("expected a content template name, or 'HX' followed by 32 hexadecimal characters")
     return value.strip()
 
 
@@ -197,6 +190,11 @@ class CannedSettings(_Group):
     whatsapp: list[Annotated[str, AfterValidator(_non_empty)]]
 
 
+class WhatsAppSettings(_Group):
+    template_filters: Annotated[list[Annotated[str, AfterValidator(_template_filter)]], NoDecode,
+                                BeforeValidator(_split_list)]
+
+
 class UiSettings(_Group):
     default_mode: Literal["open_chat", "wait_me", "wait_any"]
     keep_draft_after_send: bool
@@ -224,6 +222,7 @@ class Settings(BaseSettings):
     senders: SendersSettings
     agent: AgentSettings
     canned: CannedSettings
+    whatsapp: WhatsAppSettings
     ui: UiSettings
     sim: SimSettings
 

@@ -45,7 +45,8 @@ async def type_draft(pilot: Pilot, number: str, body: str) -> None:
 
 def sent_bodies(backend: SimBackend, number: str) -> list[str]:
     world = simulator(backend).world
-    return [m.body for c in world.conversations.conversations.values() if c.customer and c.customer.address == number
+    return [m.body for c in world.conversations.conversations.values()
+            if c.customer and c.customer.address == number and c.sid not in seed.HISTORY_SIDS
             for m in c.messages if m.author != number]
 
 
@@ -157,12 +158,21 @@ async def test_canned_message_fills_the_body_and_stays_editable(backend: SimBack
         await settle(pilot)
         await pilot.press(*"4155550100", "tab", "enter", "down", "enter")
         body = app.query_one("#body", TextArea)
-        assert body.text == app.settings.canned.sms[0]
-        await pilot.press("tab", "end", *" Thanks!")
-        assert body.text == app.settings.canned.sms[0] + " Thanks!"
+        assert app.settings.canned.sms[0].startswith("Hi {customer_name}, this is {agent_first_name} from")
+        filled = app.settings.canned.sms[0].replace("{agent_first_name}", "Alice")  # known: filled in
+        assert body.text == filled
+        assert text_of(app, "#problem") == "Send unavailable: Replace {customer_name} in the message before sending."
+        before = len(simulator(backend).world.log)
         await pilot.press("ctrl+r")
         await settle(pilot)
-        assert sent_bodies(backend, JANE.address) == [app.settings.canned.sms[0] + " Thanks!"]
+        assert len(simulator(backend).world.log) == before  # refused before any request
+        await pilot.press("tab", "ctrl+home", *["right"] * 3, *["shift+right"] * len("{customer_name}"), *"Jane")
+        await pilot.press("down", "down", "down", "end", *" Thanks!")  # to the end of the last visual line
+        expected = filled.replace("{customer_name}", "Jane") + " Thanks!"
+        assert body.text == expected
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert sent_bodies(backend, JANE.address) == [expected]
         assert body.text == ""  # the reset clears the chooser without writing into the body
 
 
@@ -175,7 +185,7 @@ async def test_whatsapp_hides_the_sender_with_one_number_and_drops_segments(back
         panel = app.query_one(OutboundPanel)
         assert panel.channel.value == "whatsapp"
         assert not app.query_one("#sender-row").display
-        await pilot.press("tab", *"4155550100", "tab", "tab", *"Hola")
+        await pilot.press("tab", *"4155550100", "tab", "tab", "tab", *"Hola")  # past canned and template
         assert text_of(app, "#counter") == "4/1600 characters"
         await pilot.press("ctrl+t")
         await settle(pilot)

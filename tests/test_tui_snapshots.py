@@ -69,7 +69,8 @@ def test_whatsapp_chosen(snap_compare: Any, tmp_path: Path) -> None:
 
     async def steps(pilot: Pilot) -> None:
         await _connected(pilot)
-        await pilot.press("shift+tab", "shift+tab", "right", "enter", "tab", *"4155550100", "tab", "tab", *"Hola!")
+        await pilot.press("shift+tab", "shift+tab", "right", "enter", "tab", *"4155550100", "tab", "tab", "tab",
+                          *"Hola!")  # past the canned and template choosers
 
     assert snap_compare(app, run_before=steps)
 
@@ -169,7 +170,7 @@ def test_hostile_replies(snap_compare: Any, tmp_path: Path) -> None:
         await _connected(pilot)
         await until_shown(pilot, backend, "Delivered")
         world = sim_of(backend).world
-        conversation = next(iter(world.conversations.conversations))
+        conversation = [c.sid for c in world.conversations.conversations.values() if c.state == "active"][-1]
         long = world.customers.say(conversation, "placeholder")
         long.body = "long " * 2000  # 10,000 characters, past the simulator's 1,600 limit
         for body in HOSTILE:
@@ -195,5 +196,43 @@ def test_my_outbound_list(snap_compare: Any, tmp_path: Path) -> None:
         await pilot.press("f4")
         await pilot.press("down")
         await until_shown(pilot, backend, "Failed", "#sends-timeline")
+
+    assert snap_compare(app, run_before=steps)
+
+
+async def _whatsapp_to_omar(pilot: Pilot) -> None:
+    """WhatsApp to a customer whose 24-hour window closed 6 hours ago (the seeded history says so)."""
+    await _connected(pilot)
+    await pilot.press("shift+tab", "shift+tab", "right", "enter", "tab", *"4155550101")
+    for _ in range(50):
+        await _connected(pilot)
+        if pilot.app.query_one("#customer").display:
+            return
+    raise AssertionError("the window was never shown")
+
+
+def test_closed_whatsapp_window(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = _app(tmp_path)
+    assert snap_compare(app, run_before=_whatsapp_to_omar)
+
+
+def test_template_chooser(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = _app(tmp_path)
+
+    async def steps(pilot: Pilot) -> None:
+        await _whatsapp_to_omar(pilot)
+        await pilot.press("tab", "tab", "enter")
+
+    assert snap_compare(app, run_before=steps)
+
+
+def test_template_variables_with_preview(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = _app(tmp_path)
+
+    async def steps(pilot: Pilot) -> None:
+        await _whatsapp_to_omar(pilot)
+        await pilot.press("tab", "tab", "enter", "down", "down", "down", "enter")
+        await pilot.press("tab", "ctrl+u", *"Omar", "tab", "ctrl+u", *"A-1042")
+        await _connected(pilot)
 
     assert snap_compare(app, run_before=steps)

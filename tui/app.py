@@ -51,7 +51,8 @@ class SendUpdated(Message):
 class OutboundPanelApp(App[None]):
     """Bindings (ids remappable under [ui.keys]): ctrl+s send in the chosen mode, ctrl+o send and open chat,
     ctrl+r send and route the reply to me, ctrl+t send and route it to any agent, f2 toggle the panel,
-    f3 become available, f4 my outbound messages, f8 / f9 accept / reject a task offered to me,
+    f3 become available, f4 my outbound messages, f5 read the templates again, f8 / f9 accept / reject a
+    task offered to me,
     f1 / ? help, ctrl+p command palette, ctrl+q quit."""
 
     TITLE = "outbound-panel"
@@ -65,6 +66,8 @@ class OutboundPanelApp(App[None]):
         Binding("f3", "become_available", "Available", id="become_available", show=False,
                 tooltip="Become Available (TaskRouter activity)"),
         Binding("f4", "show_sends", "Sent", id="show_sends", tooltip="My outbound messages and their status"),
+        Binding("f5", "load_templates(True)", "Templates", id="refresh_templates", show=False,
+                tooltip="Read the WhatsApp content templates from Twilio again"),
         Binding("f8", "answer_offer(True)", "Accept", id="accept_task", tooltip="Accept the task offered to you"),
         Binding("f9", "answer_offer(False)", "Reject", id="reject_task", tooltip="Reject the task offered to you"),
         Binding("f1,question_mark", "help", "Help", id="help", tooltip="This help"),
@@ -117,6 +120,8 @@ class OutboundPanelApp(App[None]):
             self.activity_names = await self.session.activity_names()
         panel.disabled = False
         panel.border_subtitle = f"via {self.where}"  # set once: assigning it redraws the panel
+        panel.agent_name, panel.now = self.session.agent.full_name, self.session.watcher.wall
+        self.action_load_templates()
         self._show_agent()
         panel.query_one("#destination").focus()
         self.set_interval(self.AGENT_REFRESH_SECONDS, self._refresh_agent)
@@ -211,6 +216,33 @@ class OutboundPanelApp(App[None]):
         if message_sid is not None:
             self.current = message_sid
             self._show_current()
+
+    # -- what Twilio knows of the customer, and the templates ------------------------------------------
+
+    @on(OutboundPanel.CustomerChosen)
+    @work(exclusive=True, group="customer")
+    async def _check_customer(self, chosen: OutboundPanel.CustomerChosen) -> None:
+        if self.session is None:
+            return
+        try:
+            status = await self.session.customer_status(chosen.channel, chosen.destination, chosen.sender)
+        except OutboundError as error:  # the send still works; Twilio's own error would say why
+            self.notify(f"Could not check this customer's history: {error}", severity="warning", markup=False)
+            return
+        self.query_one(OutboundPanel).set_customer((chosen.channel, chosen.destination, chosen.sender), status)
+
+    @work(exclusive=True, group="templates")
+    async def action_load_templates(self, refresh: bool = False) -> None:
+        if self.session is None:
+            return
+        try:
+            templates = await self.session.templates(refresh=refresh)
+        except OutboundError as error:
+            self.notify(f"Could not read the content templates: {error}", severity="warning", markup=False)
+            return
+        self.query_one(OutboundPanel).set_templates(templates)
+        if refresh:
+            self.notify(f"{len(templates)} content templates read from Twilio.", markup=False)
 
     # -- actions -------------------------------------------------------------------------------------
 
@@ -313,6 +345,8 @@ class OutboundPanelApp(App[None]):
         for name in self.activity_names:
             yield SystemCommand(f"Change activity: {name}", f"Set your TaskRouter activity to {name}",
                                 lambda n=name: self.run_worker(self._set_activity(n), group="agent", exclusive=True))
+        yield SystemCommand("Refresh templates", "Read the WhatsApp content templates from Twilio again (F5)",
+                            lambda: self.action_load_templates(True))
         yield SystemCommand("Help", "Keys and what they do (F1)", self.action_help)
         yield SystemCommand("Quit", "Quit outbound-panel (ctrl+q)", self.exit)
 

@@ -15,7 +15,7 @@ from textual.widgets.option_list import Option
 from core.events import StatusEvent
 from core.history import SendRecord
 from tui.text import literal
-from tui.widgets.timeline import MODE_NAMES, Timeline
+from tui.widgets.timeline import Timeline
 
 Events = Callable[[str], list[StatusEvent]]  # a send's events, by its message SID
 

@@ -1,23 +1,30 @@
-"""The outbound message panel: channel, sender, destination, canned message, body, mode, send."""
+"""The outbound message panel: channel, sender, destination, canned message or template, body, mode, send."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, RadioButton, RadioSet, Select, Static
+from textual.widgets import Button, Input, RadioButton, RadioSet, Select, Static
 
 from core.actions import SendOutboundMessagePayload
+from core.canned import fill, placeholder_values
+from core.customer import CustomerStatus
+from core.errors import InvalidSend
 from core.models import Channel, SendMode, check_draft
-from core.phone import display
+from core.phone import display, parse_destination
 from core.settings import Settings
+from core.templates import ContentTemplate, template_problem
 from tui.text import literal
 from tui.widgets.destination import DestinationField
 from tui.widgets.message_body import MessageBody
+from tui.widgets.template_form import TemplateForm
 
 MODE_LABELS = {
     SendMode.OPEN_CHAT: "Send and open chat",
@@ -39,14 +46,23 @@ class ChannelButton(RadioButton):
 
 
 class OutboundPanel(Vertical):
-    """The draft and its send controls. Tab order: channel, sender, destination, canned, body, mode, Send.
+    """The draft and its send controls. Tab order: channel, sender, destination, canned, template (WhatsApp),
+    body or the template's variables, mode, Send.
 
-    Bindings: none of its own (the app's keys send). Messages: SendRequested(mode) when Send is pressed.
+    Bindings: none of its own (the app's keys send). Messages: SendRequested(mode) when Send is pressed;
+    CustomerChosen(channel, destination, sender) when the draft names a new valid customer and sender (the
+    app then looks up their WhatsApp window and opt-out, and calls set_customer).
     """
 
     @dataclass
     class SendRequested(Message):
         mode: SendMode
+
+    @dataclass
+    class CustomerChosen(Message):
+        channel: Channel
+        destination: str  # E.164
+        sender: str
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(id="panel")
@@ -54,6 +70,11 @@ class OutboundPanel(Vertical):
         self.channel = Channel.SMS if settings.senders.sms else Channel.WHATSAPP
         self.sending = False
         self.offline_as: str | None = None  # the agent's activity while they cannot send
+        self.agent_name = ""  # fills {agent_name} in canned messages
+        self.templates: list[ContentTemplate] = []
+        self.customer: CustomerStatus | None = None  # of the customer and sender now in the draft, once known
+        self._customer_key: tuple[Channel, str, str] | None = None
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)  # the app gives Twilio's clock
 
     def compose(self) -> ComposeResult:
         senders = self.settings.senders
@@ -69,12 +90,17 @@ class OutboundPanel(Vertical):
             yield Static("From", classes="label")
             yield Select(self._sender_options(), id="sender", allow_blank=False, compact=True)
         yield DestinationField(self.settings.ui.phone_region)
+        yield Static("", id="customer", markup=False)
         with Horizontal(classes="row"):
             yield Static("Canned", classes="label")
             yield Select([], id="canned", prompt="Choose a canned message", compact=True)
+        with Horizontal(classes="row", id="template-row"):
+            yield Static("Template", classes="label")
+            yield Select([], id="template", prompt="None: free text", compact=True)
         with Horizontal(id="body-row"):
-            yield Static("Message", classes="label")
+            yield Static("Message", classes="label", id="body-label")
             yield MessageBody()
+            yield TemplateForm()
         with Horizontal(classes="row"):
             yield Static("Mode", classes="label")
             yield Select([(label, mode) for mode, label in MODE_LABELS.items()], id="mode", allow_blank=False,
@@ -93,21 +119,45 @@ class OutboundPanel(Vertical):
     def mode(self) -> SendMode:
         return SendMode(self.query_one("#mode", Select).value)
 
+    @property
+    def template(self) -> ContentTemplate | None:
+        """The template chosen (WhatsApp only), else None: free text."""
+        chosen = self.query_one("#template", Select).value
+        if self.channel is not Channel.WHATSAPP or chosen is Select.NULL:
+            return None
+        return next((t for t in self.templates if t.sid == chosen), None)
+
     def payload(self, mode: SendMode) -> SendOutboundMessagePayload:
+        template = self.template
         return SendOutboundMessagePayload(
             destination=self.query_one(DestinationField).value,
             caller_id=self._sender,
             channel=self.channel.value,
-            body=self.query_one(MessageBody).text,
+            body=None if template else self.query_one(MessageBody).text,
+            content_template_sid=template.sid if template else None,
+            content_variables=self.query_one(TemplateForm).values if template else {},
             open_chat=mode is SendMode.OPEN_CHAT,
             route_to_me=mode is SendMode.WAIT_ME,
         )
 
     def problem(self) -> str | None:
         """Why the draft cannot be sent now, as the agent should read it; None when it can."""
+        template, values = self.template, self.query_one(TemplateForm).values
+        customer = self.customer if self._customer_key == self._current_customer() else None
+        if self.channel is Channel.WHATSAPP and template is None and customer and not customer.window_open(self.now()):
+            return template_problem(None, {}, window_open=False)  # before "write a message": that is not possible
         error = check_draft(self.settings, channel=self.channel, destination=self.query_one(DestinationField).value,
-                            sender=self._sender, body=self.query_one(MessageBody).text, mode=self.mode)
-        return str(error) if error else None
+                            sender=self._sender, body=None if template else self.query_one(MessageBody).text,
+                            content_sid=template.sid if template else None, mode=self.mode,
+                            content_variables=values if template else None)
+        if error:
+            return str(error)
+        if customer is not None and customer.opted_out:
+            return (f"{display(self._customer_key[1])} opted out of messages from {display(self._sender)} "  # type: ignore[index]
+                    "(they replied STOP): Twilio would not deliver it (error 21610).")
+        if self.channel is not Channel.WHATSAPP:
+            return None
+        return template_problem(template, values, customer.window_open(self.now()) if customer else None)
 
     @property
     def _sender(self) -> str:
@@ -149,6 +199,29 @@ class OutboundPanel(Vertical):
         self.query_one("#destination").focus()
         self.query_one(MessageBody).text = ""
         self.query_one("#canned", Select).clear()
+        self.query_one("#template", Select).clear()
+
+    def set_templates(self, templates: list[ContentTemplate]) -> None:
+        """The account's content templates (approved first), offered on WhatsApp."""
+        self.templates = templates
+        chosen = self.query_one("#template", Select).value
+        options = [(f"{t.name} ({t.language}) · {t.whatsapp_status}", t.sid) for t in templates]
+        self.query_one("#template", Select).set_options(options)
+        if any(t.sid == chosen for t in templates):
+            self.query_one("#template", Select).value = chosen
+        self.refresh_problem()
+
+    def set_customer(self, key: tuple[Channel, str, str], status: CustomerStatus) -> None:
+        """What Twilio says of this customer and sender: their WhatsApp window, whether they opted out."""
+        if key != self._current_customer():
+            return  # the draft moved on meanwhile
+        self.customer, self._customer_key = status, key
+        self._show_customer()
+        if self.channel is Channel.WHATSAPP and not status.window_open(self.now()) and self.template is None:
+            self._use_template_area(True)  # free text cannot go out: the templates take the body's place
+            if self.screen.focused is self.query_one("#body"):
+                self.query_one("#template").focus()
+        self.refresh_problem()
 
     # -- reacting to the agent -----------------------------------------------------------------------
 
@@ -161,14 +234,28 @@ class OutboundPanel(Vertical):
     @on(Select.Changed, "#canned")
     def _canned_chosen(self, event: Select.Changed) -> None:
         if event.value is not Select.NULL:
-            self.query_one(MessageBody).text = str(event.value)
+            customer = self._current_customer()
+            values = placeholder_values(self.agent_name, display(customer[1]) if customer else None)
+            self.query_one("#template", Select).clear()  # a canned text is free text
+            self.query_one(MessageBody).text = fill(str(event.value), values)
+
+    @on(Select.Changed, "#template")
+    async def _template_chosen(self) -> None:
+        template = self.template
+        await self.query_one(TemplateForm).show(template)
+        closed = self.customer is not None and not self.customer.window_open(self.now())
+        self._use_template_area(template is not None or (closed and self.channel is Channel.WHATSAPP))
+        self.refresh_problem()
 
     @on(Select.Changed, "#sender")
     @on(Select.Changed, "#mode")
     def _selection_changed(self) -> None:
+        self._customer_may_have_changed()
         self.refresh_problem()
 
-    def on_input_changed(self) -> None:
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "destination":
+            self._customer_may_have_changed()
         self.refresh_problem()
 
     def on_text_area_changed(self) -> None:
@@ -189,7 +276,45 @@ class OutboundPanel(Vertical):
         self.query_one("#sender", Select).set_options(senders)
         self.query_one("#sender-row").display = len(senders) > 1
         self.query_one("#canned", Select).set_options([(_first_line(text), text) for text in canned])
+        self.query_one("#template-row").display = self.channel is Channel.WHATSAPP
+        self.query_one("#template", Select).clear()
+        self._use_template_area(False)
         self.query_one(MessageBody).set_channel_sms(self.channel is Channel.SMS)
+        self._customer_may_have_changed()
+
+    def _current_customer(self) -> tuple[Channel, str, str] | None:
+        """(channel, customer's E.164 number, sender) when the draft names a valid number, else None."""
+        try:
+            number = parse_destination(self.query_one(DestinationField).value, self.settings.ui.phone_region)
+        except InvalidSend:
+            return None
+        return (self.channel, number, self._sender) if self._sender else None
+
+    def _customer_may_have_changed(self) -> None:
+        key = self._current_customer()
+        if key != self._customer_key:
+            self.customer, self._customer_key = None, key
+            self._show_customer()
+            if key is not None:
+                self.post_message(self.CustomerChosen(*key))
+
+    def _show_customer(self) -> None:
+        line = self.query_one("#customer", Static)
+        status, now = self.customer, self.now()
+        parts = []
+        if status is not None and status.opted_out:
+            parts.append("Opted out: this customer replied STOP")
+        if status is not None and self.channel is Channel.WHATSAPP:
+            parts.append(f"WhatsApp {status.window_sentence(now)}")
+        line.display = bool(parts)
+        style = "red" if status and (status.opted_out or not status.window_open(now)) else "green"
+        line.update(Text(" · ".join(parts), style=style))
+
+    def _use_template_area(self, on: bool) -> None:
+        """The template's variables and preview take the message body's place (and back)."""
+        self.query_one(MessageBody).display = not on
+        self.query_one(TemplateForm).display = on
+        self.query_one("#body-label", Static).update("Values" if on else "Message")
 
 
 def _first_line(text: str, width: int = 56) -> str:
