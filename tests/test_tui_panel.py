@@ -6,15 +6,12 @@ from pathlib import Path
 
 import pytest
 from textual import events
-from textual.pilot import Pilot
-from textual.widgets import Button, Input, Select, Static, TextArea
+from textual.widgets import Button, Input, Select, TextArea
 
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL
 from sim import seed
-from sim.server import Simulator
 from tests.outbound_fixtures import project_settings
-from tests.tui_fixtures import SimBackend
-from tui.app import OutboundPanelApp
+from tests.tui_fixtures import SimBackend, backend, settle, sim_of, text_of, type_draft  # noqa: F401 (fixture)
 from tui.screens.help import HelpScreen
 from tui.widgets.panel import OutboundPanel
 
@@ -22,37 +19,11 @@ JANE = seed.CUSTOMERS[0]
 SIZE = (80, 24)
 
 
-def text_of(app: OutboundPanelApp, selector: str) -> str:
-    return str(app.query_one(selector, Static).render())
-
-
-def simulator(backend: SimBackend) -> Simulator:
-    assert backend.simulator is not None
-    return backend.simulator
-
-
-async def settle(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def type_draft(pilot: Pilot, number: str, body: str) -> None:
-    """From the destination (focused at start): the number, Tab past the canned chooser, the body."""
-    await pilot.press(*number)
-    await pilot.press("tab", "tab")
-    await pilot.press(*body)
-
-
 def sent_bodies(backend: SimBackend, number: str) -> list[str]:
-    world = simulator(backend).world
+    world = sim_of(backend).world
     return [m.body for c in world.conversations.conversations.values()
             if c.customer and c.customer.address == number and c.sid not in seed.HISTORY_SIDS
             for m in c.messages if m.author != number]
-
-
-@pytest.fixture
-def backend(tmp_path: Path) -> SimBackend:
-    return SimBackend(project_settings(tmp_path))
 
 
 async def test_startup_shows_the_agent_and_focuses_the_destination(backend: SimBackend) -> None:
@@ -105,7 +76,7 @@ async def test_invalid_number_blocks_send_with_the_reason_and_no_request(backend
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        before = len(simulator(backend).world.log)
+        before = len(sim_of(backend).world.log)
         await type_draft(pilot, "+1415555", "Hello")
         assert text_of(app, "#destination-mark") == "✗ invalid: it is too short."
         assert "+1 415555 is not a valid phone number: it is too short." in text_of(app, "#problem")
@@ -114,7 +85,7 @@ async def test_invalid_number_blocks_send_with_the_reason_and_no_request(backend
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert "not a valid phone number" in text_of(app, "#status")
-        assert len(simulator(backend).world.log) == before
+        assert len(sim_of(backend).world.log) == before
 
 
 async def test_letters_never_reach_the_destination(backend: SimBackend) -> None:
@@ -132,10 +103,10 @@ async def test_empty_body_blocks_send(backend: SimBackend) -> None:
         await settle(pilot)
         await pilot.press(*"4155550100")
         assert text_of(app, "#problem") == "Send unavailable: Write a message (or choose a template) before sending."
-        before = len(simulator(backend).world.log)
+        before = len(sim_of(backend).world.log)
         await pilot.press("ctrl+r")
         await settle(pilot)
-        assert len(simulator(backend).world.log) == before
+        assert len(sim_of(backend).world.log) == before
 
 
 async def test_sms_body_shows_characters_encoding_and_segments(backend: SimBackend) -> None:
@@ -162,10 +133,10 @@ async def test_canned_message_fills_the_body_and_stays_editable(backend: SimBack
         filled = app.settings.canned.sms[0].replace("{agent_first_name}", "Alice")  # known: filled in
         assert body.text == filled
         assert text_of(app, "#problem") == "Send unavailable: Replace {customer_name} in the message before sending."
-        before = len(simulator(backend).world.log)
+        before = len(sim_of(backend).world.log)
         await pilot.press("ctrl+r")
         await settle(pilot)
-        assert len(simulator(backend).world.log) == before  # refused before any request
+        assert len(sim_of(backend).world.log) == before  # refused before any request
         await pilot.press("tab", "ctrl+home", *["right"] * 3, *["shift+right"] * len("{customer_name}"), *"Jane")
         await pilot.press("down", "down", "down", "end", *" Thanks!")  # to the end of the last visual line
         expected = filled.replace("{customer_name}", "Jane") + " Thanks!"
@@ -197,7 +168,7 @@ async def test_failure_keeps_the_draft_and_says_what_happened(backend: SimBacken
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        simulator(backend).fault(r"/v1/Conversations/[^/]+/Messages", method="POST", status=500)
+        sim_of(backend).fault(r"/v1/Conversations/[^/]+/Messages", method="POST", status=500)
         await type_draft(pilot, "4155550100", "Please keep me")
         await pilot.press("ctrl+r")
         await settle(pilot)
@@ -226,7 +197,7 @@ async def test_double_press_sends_once(backend: SimBackend) -> None:
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        simulator(backend).world.config.latency = 0.05
+        sim_of(backend).world.config.latency = 0.05
         await type_draft(pilot, "4155550100", "Only once")
         await pilot.press("ctrl+r", "ctrl+r", "ctrl+s")
         await settle(pilot)
@@ -240,16 +211,16 @@ async def test_offline_agent_is_told_and_becomes_available_with_f3(tmp_path: Pat
         await settle(pilot)
         assert text_of(app, "#offline") == "You are Offline: sending is off. Press F3 to become Available."
         assert app.query_one("#destination", Input).disabled
-        before = len(simulator(backend).world.log)
+        before = len(sim_of(backend).world.log)
         await pilot.press("ctrl+r")  # a send key while Offline sends nothing and says why
         await settle(pilot)
         assert text_of(app, "#status") == "You are Offline: press F3 to become Available, then send."
-        assert len(simulator(backend).world.log) == before
+        assert len(sim_of(backend).world.log) == before
         await pilot.press("f3")
         await settle(pilot)
         assert not app.query_one("#offline").display
         assert not app.query_one("#destination", Input).disabled
-        worker = next(w for w in simulator(backend).world.taskrouter.workers.values()
+        worker = next(w for w in sim_of(backend).world.taskrouter.workers.values()
                       if w.friendly_name == "dave@example.com")
         assert worker.activity.friendly_name == "Available"
 
@@ -312,7 +283,7 @@ async def test_hostile_error_text_is_shown_literally(backend: SimBackend) -> Non
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        simulator(backend).fault(r"/v1/ConversationWithParticipants", method="POST", status=400, code=21211,
+        sim_of(backend).fault(r"/v1/ConversationWithParticipants", method="POST", status=400, code=21211,
                                  message="[bold red]boom[/] \x1b[31mred\x1b[0m")
         await type_draft(pilot, "4155550100", "Hi")
         await pilot.press("ctrl+r")

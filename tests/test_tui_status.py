@@ -13,29 +13,18 @@ from textual.widgets import OptionList, Static
 from sim.server import Simulator
 from sim.world import SimConfig
 from tests.outbound_fixtures import project_settings
-from tests.tui_fixtures import SimBackend, shown_in, sim_of, until_shown
+from tests.tui_fixtures import (SimBackend, backend, settle, shown_in, sim_of,  # noqa: F401 (fixture)
+                               type_draft, until_shown)
 from tui.screens.sends import SendsScreen
 from tui.widgets.timeline import Timeline
 
 SIZE = (80, 24)
 
 
-async def settle(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 async def send(pilot: Pilot, number: str, body: str, key: str) -> None:
-    await pilot.press(*number)
-    await pilot.press("tab", "tab")
-    await pilot.press(*body)
+    await type_draft(pilot, number, body)
     await pilot.press(key)
     await settle(pilot)
-
-
-@pytest.fixture
-def backend(tmp_path: Path) -> SimBackend:
-    return SimBackend(project_settings(tmp_path))
 
 
 async def test_the_timeline_shows_a_send_live_and_f8_accepts_the_task_offered_to_me(backend: SimBackend) -> None:

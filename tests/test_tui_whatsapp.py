@@ -4,23 +4,15 @@ templates with their variables and a preview of exactly what arrives — against
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
-import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input
 
 from sim import seed
-from tests.outbound_fixtures import project_settings
-from tests.tui_fixtures import SimBackend, sim_of, until_shown
-from tui.app import OutboundPanelApp
+from tests.tui_fixtures import SimBackend, backend, sim_of, text_of, until_shown  # noqa: F401 (fixture)
 
 SIZE = (80, 24)
 OMAR, JANE, SAM = "4155550101", "4155550100", "4155550103"  # window closed, window open, replied STOP
-
-
-def text_of(app: OutboundPanelApp, selector: str) -> str:
-    return str(app.query_one(selector, Static).render())
 
 
 async def until(pilot: Pilot, done: Callable[[], bool], tries: int = 50) -> None:
@@ -41,11 +33,6 @@ async def whatsapp_to(pilot: Pilot, number: str) -> None:
 
 def requests(backend: SimBackend) -> int:
     return len(sim_of(backend).world.log)
-
-
-@pytest.fixture
-def backend(tmp_path: Path) -> SimBackend:
-    return SimBackend(project_settings(tmp_path))
 
 
 async def test_a_closed_window_leads_to_an_approved_template_with_keys_only_and_it_arrives(

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
+
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -14,6 +18,7 @@ from core.settings import Settings
 from sim.server import Simulator
 from sim.world import SimConfig
 from tests.live import advance_until, sim_watcher
+from tests.outbound_fixtures import project_settings
 from tui.app import OutboundPanelApp
 from tui.cli import on_simulator
 from tui.widgets.timeline import Timeline
@@ -63,3 +68,28 @@ async def until_shown(pilot: Pilot, backend: SimBackend, text: str, selector: st
 
     await advance_until(sim_of(backend), done)
     await pilot.pause()
+
+
+def text_of(app: App[None], selector: str) -> str:
+    """What a Static shows, as plain text."""
+    return str(app.query_one(selector, Static).render())
+
+
+async def settle(pilot: Pilot) -> None:
+    """Every worker done (connecting, sending, looking up), and the screen updated."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def type_draft(pilot: Pilot, number: str, body: str) -> None:
+    """From the destination (focused at start): the number, Tab past the canned chooser, the body (SMS)."""
+    await pilot.press(*number)
+    await pilot.press("tab", "tab")
+    await pilot.press(*body)
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> SimBackend:
+    """The app's backend: its own simulator, the project's settings."""
+    return SimBackend(project_settings(tmp_path))
+
