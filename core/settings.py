@@ -299,7 +299,7 @@ def _toml_source(label: str, path: Path) -> _Source:
     return _Source(label, data, env_style=False)
 
 
-def _user_settings_file(env: Mapping[str, str], cwd: Path) -> Path | None:
+def user_settings_file(env: Mapping[str, str], cwd: Path) -> Path | None:
     """The user settings file, or None when the default location holds none."""
     if explicit := env.get(USER_SETTINGS_ENV):
         path = cwd / Path(explicit).expanduser()
@@ -319,7 +319,7 @@ def _sources(env: Mapping[str, str], cwd: Path) -> list[_Source]:
     if dotenv.is_file():
         # interpolate=False: ${VAR} must not pull in the process environment behind our back
         sources.append(_variables_source(f".env at {dotenv}", dotenv_values(dotenv, interpolate=False)))
-    if (user_file := _user_settings_file(env, cwd)) is not None:
+    if (user_file := user_settings_file(env, cwd)) is not None:
         sources.append(_toml_source(f"user settings file {user_file}", user_file))
     sources.append(_toml_source(f"project settings.toml {PROJECT_SETTINGS_FILE}", PROJECT_SETTINGS_FILE))
     return sources

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -75,8 +75,9 @@ class OutboundPanelApp(App[None]):
     ]
     AGENT_REFRESH_SECONDS = 15.0
 
-    def __init__(self, settings: Settings, connect: Connect, where: str) -> None:
+    def __init__(self, settings: Settings, connect: Connect, where: str, warnings: Sequence[str] = ()) -> None:
         super().__init__()
+        self.startup_warnings = list(warnings)  # e.g. others can read the settings file's secret: shown at start
         self.settings = settings
         self.connect = connect  # opens the session (and the embedded simulator, in demo mode)
         self.where = where  # what the agent is connecting to, until the session says it exactly
@@ -99,6 +100,8 @@ class OutboundPanelApp(App[None]):
             control.cursor_blink = self.settings.ui.cursor_blink  # type: ignore[attr-defined]
         self.query_one(AgentBar).connecting(self.where)
         self.query_one(OutboundPanel).disabled = True
+        for warning in self.startup_warnings:
+            self.notify(warning, title="Warning", severity="warning", markup=False, timeout=20)
         self.call_after_refresh(self._connect)  # the first frame goes out before twilio is imported
 
     async def on_unmount(self) -> None:

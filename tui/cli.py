@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 from typing import TYPE_CHECKING, AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from core.logs import exposed_secret_warning, setup_logging
 from core.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from sim.world import SimConfig
 
 # twilio, aiohttp and the simulator are imported where they are used, after the app's first frame.
+
+log = logging.getLogger("outbound_panel.cli")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,10 +126,27 @@ def where(settings: Settings) -> str:
     return "the embedded Twilio simulator"
 
 
-async def _run_app(settings: Settings) -> None:
+async def _run_app(settings: Settings, warnings: Sequence[str] = ()) -> None:
     from tui.app import OutboundPanelApp  # textual is imported only when the app runs
 
-    await OutboundPanelApp(settings, lambda: connect(settings), where(settings)).run_async()
+    await OutboundPanelApp(settings, lambda: connect(settings), where(settings), warnings).run_async()
+
+
+def _start_logging(settings: Settings, command: str | None) -> list[str]:
+    """The log file, before anything may log; returns the warnings to show at start (also logged)."""
+    # the embedded simulator's demo token is public, but a token all the same: redacted like a real one
+    redacted = settings if settings.twilio.has_credentials else on_simulator(settings, "http://127.0.0.1")
+    try:
+        path = setup_logging(redacted)
+    except OSError as error:  # logging is then off, and still never on the terminal
+        print(f"outbound-panel: cannot write the log file, running without it: {error}", file=sys.stderr)
+    else:
+        running = "the standalone Twilio simulator" if command == "sim" else f"the app on {where(settings)}"
+        log.info("outbound-panel started: %s; logging to %s", running, path)
+    warnings = [warning] if (warning := exposed_secret_warning()) else []
+    for warning in warnings:
+        log.warning(warning)
+    return warnings
 
 
 def _run_sim(args: argparse.Namespace, settings: Settings) -> None:
@@ -160,11 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings.model_copy(
             update={"agent": settings.agent.model_copy(update={"identity": args.agent, "worker_sid": None})}
         )
+    warnings = _start_logging(settings, args.command)
     try:
         if args.command == "sim":
+            for warning in warnings:
+                print(f"outbound-panel: {warning}", file=sys.stderr)
             _run_sim(args, settings)
         else:
-            asyncio.run(_run_app(settings))
+            asyncio.run(_run_app(settings, warnings))
     except OSError as error:  # e.g. the simulator's port is taken
         print(f"outbound-panel: could not start the Twilio simulator: {error.strerror or error}", file=sys.stderr)
         return 2
