@@ -52,6 +52,11 @@ class NotFound(TwilioError):
 class TwilioUnavailable(TwilioError):
     """No usable answer: timeout, connection failure or a 5xx. The request may or may not have taken effect."""
 
+    def __init__(self, sentence: str, *, code: int | None = None, status: int | None = None,
+                 timed_out: bool = False) -> None:
+        super().__init__(sentence, code=code, status=status)
+        self.timed_out = timed_out  # given up on while Twilio may still be working on it
+
 
 class SendFailed(OutboundError):
     """A send stopped part way. `reached_customer` says whether the customer got the message."""

@@ -17,8 +17,9 @@ from twilio.base import values
 from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
-from core.errors import NotFound, TwilioError, TwilioUnavailable
+from core.errors import NotFound, RateLimited, TwilioError, TwilioUnavailable
 from core.identity import decode_identity, encode_identity
+from core.retry import RetryAfterNotes
 from core.settings import Settings
 from core.templates import ContentTemplate
 from core.twilio_errors import domain_error
@@ -120,16 +121,20 @@ class TwilioGateway:
         self._conversations = client.conversations.v1
         self._workspace = client.taskrouter.v1.workspaces(settings.flex.workspace_sid)
         self._agent_worker_sid: str | None = None  # known once fetch_agent has found the worker
+        self._retry_after = RetryAfterNotes(client.http_client)  # a 429's wait, which the SDK's errors drop
 
     async def _call(self, what: str, call: Awaitable[T]) -> T:
         try:
             return await asyncio.wait_for(call, self.deadline)
         except TimeoutError:
-            raise TwilioUnavailable(f"Twilio did not answer in time while {what}.") from None
+            raise TwilioUnavailable(f"Twilio did not answer in time while {what}.", timed_out=True) from None
         except (aiohttp.ClientError, OSError) as error:
             raise TwilioUnavailable(f"Could not reach Twilio while {what}.") from error
         except TwilioException as error:
-            raise domain_error(error, what) from None
+            mapped = domain_error(error, what)
+            if isinstance(mapped, RateLimited) and mapped.retry_after is None:
+                mapped.retry_after = self._retry_after.take(getattr(error, "method", ""), getattr(error, "uri", ""))
+            raise mapped from None
 
     # -- agent -------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +44,8 @@ class SendRequest(BaseModel):
     content_sid: str | None = None
     content_variables: dict[str, str] = Field(default_factory=dict)
     customer_name: str | None = None
+    # marks what this send posts (message attribute outboundSendId): a lost answer or a crash is settled by it
+    send_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def address(self) -> str:

@@ -6,7 +6,9 @@ wait_me/any 1. ConversationWithParticipants (customer + routing attributes, flag
             2. the Studio webhook (the reply route) and the message, concurrently
 An existing open conversation is found through Twilio's own duplicate-binding error (50416/50425),
 so the happy path pays nothing for the check. A create left without an answer (timeout, reset, lost
-response) is looked up before it counts as failed: what Twilio made anyway is used, not left behind.
+response) is looked up before it counts as failed: what Twilio made anyway is used, not left behind,
+and nothing is posted twice. Reads are retried, a 429 is waited out, all within one deadline per send
+(core/retry.py).
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
+from core import retry
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
 from core.errors import ConversationInUse, OutboundError, SendFailed, TwilioError, TwilioUnavailable
 from core.gateway import AgentInfo, CreatedInteraction, LiveTask, TwilioGateway
@@ -30,6 +32,14 @@ log = logging.getLogger("outbound_panel.outbound")
 Undo = Callable[[], Awaitable[None]]  # removes what a send made when its message did not go out
 
 
+class Journal(Protocol):
+    """core.journal.SendJournal, as the service uses it (that module imports this one)."""
+
+    def begin(self, request: SendRequest) -> None: ...
+
+    def end(self, request: SendRequest) -> None: ...
+
+
 class OutboundService:
     """Sends outbound messages for one agent."""
 
@@ -37,6 +47,7 @@ class OutboundService:
         self.gateway = gateway
         self.agent = agent
         self.flex = gateway.settings.flex
+        self.journal: Journal | None = None  # set by the session: sends in flight survive a crash
 
     def register_actions(self, bus: ActionBus) -> None:
         """SendOutboundMessage sends through this service, so the TUI and scripts share one path."""
@@ -53,25 +64,38 @@ class OutboundService:
         return await self.send(request)
 
     async def send(self, request: SendRequest) -> SendResult:
+        if self.journal is not None:
+            self.journal.begin(request)
         try:
-            if request.mode is SendMode.OPEN_CHAT:
-                return await self._open_chat(request)
-            return await self._send_and_wait(request)
-        except BindingTaken as taken:
-            return await self._send_on_existing(request, taken.conversation_sid)
+            with retry.send_deadline():
+                try:
+                    if request.mode is SendMode.OPEN_CHAT:
+                        return await self._open_chat(request)
+                    return await self._send_and_wait(request)
+                except BindingTaken as taken:
+                    return await self._send_on_existing(request, taken.conversation_sid)
+        except TwilioError as error:  # stopped before the message: say so (SendFailed already says which)
+            raise SendFailed(f"{error} Nothing reached the customer.", reached_customer=False,
+                             cause=error) from error
+        finally:  # a kill -9 skips this: the journal keeps the send for the next start
+            if self.journal is not None:
+                self.journal.end(request)
+
+    def _window(self, error: OutboundError) -> float:
+        return retry.settle_window(error, self.gateway.deadline) if isinstance(error, TwilioError) else 0.0
 
     # -- new conversation --------------------------------------------------------------------------
 
     async def _open_chat(self, request: SendRequest) -> SendResult:
         try:
-            created = await self.gateway.create_interaction(
+            created = await retry.create(lambda: self.gateway.create_interaction(
                 {"type": request.channel.value, "initiated_by": "agent",
                  "participants": [{"address": request.address, "proxy_address": request.proxy_address}]},
                 self._routing(request),
-            )
-        except TwilioUnavailable:
+            ))
+        except TwilioUnavailable as error:
             # No answer does not mean nothing was made: Flex may hold the conversation and my task already.
-            made = await self._interaction_made_anyway(request)
+            made = await retry.settle(lambda: self._interaction_made_anyway(request), self._window(error))
             if made is None:
                 raise
             created = made
@@ -81,18 +105,19 @@ class OutboundService:
 
     async def _send_and_wait(self, request: SendRequest) -> SendResult:
         try:
-            conversation_sid = await self.gateway.create_conversation(
+            conversation_sid = await retry.create(lambda: self.gateway.create_conversation(
                 request.address, request.proxy_address, self.conversation_attributes(request)
-            )
-        except TwilioUnavailable:
+            ))
+        except TwilioUnavailable as error:
             # No answer does not mean nothing was made: a conversation now holding the pair is sent to as an
             # existing one (routing rewritten, reply route added when missing), never left behind as an orphan.
-            found = await self._pair_conversation(request)
+            found = await retry.settle(lambda: self._pair_conversation(request), self._window(error))
             if found is None:
                 raise
-            return await self._send_on_existing(request, found)
+            made_here = not await retry.read(lambda: self.gateway.message_sids(found))  # empty: this send's own
+            return await self._send_on_existing(request, found, made_here=made_here)
         route, message = await asyncio.gather(
-            self.gateway.add_studio_webhook(conversation_sid),
+            retry.create(lambda: self.gateway.add_studio_webhook(conversation_sid)),
             self._message_or_undo(request, conversation_sid,
                                   undo=lambda: self.gateway.delete_conversation(conversation_sid)),
             return_exceptions=True,
@@ -105,78 +130,123 @@ class OutboundService:
 
     async def _pair_conversation(self, request: SendRequest) -> str | None:
         try:
-            return await self.gateway.find_conversation(request.address, request.proxy_address)
+            return await self._find_conversation(request)
         except OutboundError:
             return None
+
+    async def _find_conversation(self, request: SendRequest) -> str | None:
+        return await retry.read(lambda: self.gateway.find_conversation(request.address, request.proxy_address))
 
     async def _interaction_made_anyway(self, request: SendRequest) -> CreatedInteraction | None:
         """The chat an unanswered Interactions create made: the pair's conversation, still without a message,
         with a live outbound task of an interaction that is not someone else's. None when nothing was made."""
         try:
-            conversation_sid = await self.gateway.find_conversation(request.address, request.proxy_address)
+            conversation_sid = await self._find_conversation(request)
             if conversation_sid is None:
                 return None
-            tasks, messages = await asyncio.gather(self.gateway.live_tasks(conversation_sid),
-                                                   self.gateway.message_sids(conversation_sid))
-            if messages:
+            if await retry.read(lambda: self.gateway.message_sids(conversation_sid)):
                 return None  # a conversation in use before this send: not the one it made
-            for task in tasks:
-                interaction_sid = task.attributes.get("flexInteractionSid")
-                channel_sid = task.attributes.get("flexInteractionChannelSid")
-                if (task.attributes.get("direction") == "outbound" and interaction_sid and channel_sid
-                        and await self.gateway.task_worker_sid(task.sid) in (None, self.agent.sid)):
-                    return CreatedInteraction(interaction_sid=interaction_sid, channel_sid=channel_sid,
-                                              conversation_sid=conversation_sid, task_sid=task.sid)
+            return await self._my_chat(conversation_sid)
         except OutboundError:
             return None
+
+    async def _my_chat(self, conversation_sid: str) -> CreatedInteraction | None:
+        """The conversation's live outbound chat task of an interaction that is not someone else's, if any."""
+        for task in await retry.read(lambda: self.gateway.live_tasks(conversation_sid)):
+            interaction_sid = task.attributes.get("flexInteractionSid")
+            channel_sid = task.attributes.get("flexInteractionChannelSid")
+            if (task.attributes.get("direction") == "outbound" and interaction_sid and channel_sid
+                    and await retry.read(lambda: self.gateway.task_worker_sid(task.sid)) in (None, self.agent.sid)):
+                return CreatedInteraction(interaction_sid=interaction_sid, channel_sid=channel_sid,
+                                          conversation_sid=conversation_sid, task_sid=task.sid)
         return None
 
     # -- existing conversation ---------------------------------------------------------------------
 
-    async def _send_on_existing(self, request: SendRequest, conversation_sid: str | None) -> SendResult:
+    async def _send_on_existing(self, request: SendRequest, conversation_sid: str | None,
+                                made_here: bool = False) -> SendResult:
         if conversation_sid is None:  # Twilio said the pair is taken but not where: look it up
-            conversation_sid = await self.gateway.find_conversation(request.address, request.proxy_address)
+            conversation_sid = await self._find_conversation(request)
             if conversation_sid is None:
                 raise TwilioError(f"Twilio reports an open conversation with {display(request.destination)} "
                                   "from this sender but it cannot be found; try again in a moment.")
-        tasks, has_route = await asyncio.gather(self.gateway.live_tasks(conversation_sid),
-                                                self.gateway.has_studio_webhook(conversation_sid))
+        tasks, has_route = await asyncio.gather(retry.read(lambda: self.gateway.live_tasks(conversation_sid)),
+                                                retry.read(lambda: self.gateway.has_studio_webhook(conversation_sid)))
         task = tasks[0] if tasks else None
         holder = await self._holder(conversation_sid, task) if task else None
         if task is not None and request.mode is SendMode.OPEN_CHAT:
             raise ConversationInUse(display(request.destination), task.attributes.get("direction", "inbound"), holder)
         if request.mode is SendMode.OPEN_CHAT:
-            created = await self.gateway.create_interaction(
-                {"type": request.channel.value, "initiated_by": "agent",
-                 "properties": {"media_channel_sid": conversation_sid}},
-                self._routing(request),
-            )
+            created = await self._attach_chat(request, conversation_sid)
             # The conversation was there before this send: undo only the task, keep the conversation.
             message_sid = await self._message_or_undo(request, conversation_sid,
                                                       undo=lambda: self.gateway.cancel_task(created.task_sid))
             return self._chat_result(request, created, message_sid, reused=True)
         # Wait modes: rewrite the routing explicitly (never leave an earlier send's flag behind) and make
         # sure a reply has a route: the live task when there is one, else the Studio webhook.
-        steps: list[Any] = [self.gateway.set_attributes(conversation_sid, self.conversation_attributes(request))]
+        steps: list[Any] = [self._set_routing(conversation_sid, self.conversation_attributes(request))]
         if task is None and not has_route:
-            steps.append(self.gateway.add_studio_webhook(conversation_sid))
+            steps.append(self._add_route(conversation_sid))
         await asyncio.gather(*steps)
-        message_sid = await self._message_or_undo(request, conversation_sid, undo=None)  # nothing new to undo
+        sid = conversation_sid  # an empty conversation this send made is removed if its message fails
+        undo = (lambda: self.gateway.delete_conversation(sid)) if made_here else None
+        message_sid = await self._message_or_undo(request, conversation_sid, undo=undo)
         return SendResult(request=request, conversation_sid=conversation_sid, message_sid=message_sid,
                           reused=True, task_sid=task.sid if task else None, holder=holder)
+
+    async def _attach_chat(self, request: SendRequest, conversation_sid: str) -> CreatedInteraction:
+        """A chat task for me on the existing conversation (which has no live task)."""
+        try:
+            return await retry.create(lambda: self.gateway.create_interaction(
+                {"type": request.channel.value, "initiated_by": "agent",
+                 "properties": {"media_channel_sid": conversation_sid}},
+                self._routing(request),
+            ))
+        except TwilioUnavailable as error:
+            # No answer: the task Flex may have made anyway is used, never a second one asked for.
+            with contextlib.suppress(OutboundError):
+                if made := await retry.settle(lambda: self._my_chat(conversation_sid), self._window(error)):
+                    return made
+            raise
+
+    async def _set_routing(self, conversation_sid: str, attributes: dict[str, Any]) -> None:
+        try:
+            await retry.create(lambda: self.gateway.set_attributes(conversation_sid, attributes))
+        except TwilioUnavailable:
+            # The same update landing twice is harmless, but look first: write again only when it did not land.
+            current = await retry.read(lambda: self.gateway.conversation_attributes(conversation_sid))
+            if any(current.get(key) != value for key, value in attributes.items()):
+                await self.gateway.set_attributes(conversation_sid, attributes)
+
+    async def _add_route(self, conversation_sid: str) -> None:
+        """The Studio webhook, once: after an unanswered create it is looked for before it is added again."""
+        try:
+            await retry.create(lambda: self.gateway.add_studio_webhook(conversation_sid))
+        except TwilioUnavailable as error:
+            await self._route_after(conversation_sid, error)
+
+    async def _route_after(self, conversation_sid: str, error: OutboundError) -> None:
+        if isinstance(error, TwilioUnavailable):
+            async def has_route() -> bool | None:
+                return await retry.read(lambda: self.gateway.has_studio_webhook(conversation_sid)) or None
+
+            if await retry.settle(has_route, self._window(error)):
+                return
+        await retry.create(lambda: self.gateway.add_studio_webhook(conversation_sid))
 
     async def _holder(self, conversation_sid: str, task: LiveTask) -> str | None:
         """Who holds the live task ("you" for this agent): the agent in the conversation, else the worker
         reserved for the task."""
-        identities = await self.gateway.agent_identities(conversation_sid)
+        identities = await retry.read(lambda: self.gateway.agent_identities(conversation_sid))
         if identities:
             if identities[0] == self.agent.friendly_name:
                 return "you"
-            return await self.gateway.worker_name(friendly_name=identities[0]) or identities[0]
-        worker_sid = await self.gateway.task_worker_sid(task.sid)
+            name = await retry.read(lambda: self.gateway.worker_name(friendly_name=identities[0]))
+            return name or identities[0]
+        worker_sid = await retry.read(lambda: self.gateway.task_worker_sid(task.sid))
         if worker_sid == self.agent.sid:
             return "you"
-        return await self.gateway.worker_name(sid=worker_sid) if worker_sid else None
+        return await retry.read(lambda: self.gateway.worker_name(sid=worker_sid)) if worker_sid else None
 
     # -- pieces ------------------------------------------------------------------------------------
 
@@ -216,14 +286,18 @@ class OutboundService:
     async def _message_or_undo(self, request: SendRequest, conversation_sid: str, undo: Undo | None) -> str:
         """The message, posted once; if it did not reach the customer, what this send made is undone (`undo`)
         so it blocks no one."""
-        send_id = uuid.uuid4().hex  # marks the message so an unanswered post can be found, never re-posted
+        send_id = request.send_id  # marks the message so an unanswered post can be found, never re-posted
         try:
-            return await self.gateway.send_message(conversation_sid, self.agent.identity, request.body,
-                                                   request.content_sid, request.content_variables, send_id)
+            return await retry.create(lambda: self.gateway.send_message(
+                conversation_sid, self.agent.identity, request.body, request.content_sid,
+                request.content_variables, send_id))
         except OutboundError as error:
             if isinstance(error, TwilioUnavailable):  # no answer does not mean not sent: look before deciding
                 with contextlib.suppress(OutboundError):
-                    if landed := await self.gateway.find_message(conversation_sid, send_id):
+                    landed = await retry.settle(
+                        lambda: retry.read(lambda: self.gateway.find_message(conversation_sid, send_id)),
+                        self._window(error))
+                    if landed:
                         return landed
             if undo is not None:
                 await self._undo(undo, conversation_sid)
@@ -240,7 +314,7 @@ class OutboundService:
         """The message went out but the reply route failed: try once more, else say so plainly."""
         log.warning("adding the reply route to %s failed: %s", conversation_sid, error)
         try:
-            await self.gateway.add_studio_webhook(conversation_sid)
+            await self._route_after(conversation_sid, error if isinstance(error, OutboundError) else OutboundError())
         except OutboundError as retry_error:
             raise SendFailed(f"The message was sent, but its reply route could not be set up: {retry_error} "
                              "A reply would reach no agent.", reached_customer=True, cause=retry_error) from retry_error

@@ -28,6 +28,7 @@ from core.errors import NotFound
 from core.events import StatusEvent, TaskStatusChanged
 from core.gateway import Activity, AgentInfo, TwilioGateway
 from core.history import SendHistory, SendRecord, default_path
+from core.journal import SendJournal, recover
 from core.models import Channel, SendResult
 from core.outbound import OutboundService
 from core.settings import Settings
@@ -54,6 +55,7 @@ class Session:
         self.catalog = TemplateCatalog(gateway, settings.whatsapp.template_filters)
         self._listeners: list[Listener] = []
         self.offers: dict[str, TaskStatusChanged] = {}  # tasks offered to this agent now, by task SID
+        self.recovered: list[str] = []  # what start-up did with sends a crash left unfinished, in words
         self._activities: list[Activity] | None = None  # the workspace's, read once and on a miss
         self._agent_lock = asyncio.Lock()  # agent reads and updates land in the order they were asked
         watcher.subscribe(self._on_event)
@@ -194,9 +196,12 @@ async def open_session(settings: Settings, deadline: float = 10.0, *, history_pa
         service = OutboundService(gateway, await gateway.fetch_agent())
         bus = ActionBus()
         service.register_actions(bus)
-        history = SendHistory(history_path or default_path(), service.agent.sid)
+        path = history_path or default_path()
+        history, journal = SendHistory(path, service.agent.sid), SendJournal(path, service.agent.sid)
         try:
             session = Session(settings, gateway, service, bus, watcher(gateway), history)
+            session.recovered = await recover(service, journal)  # what a crash left, settled first
+            service.journal = journal
             for record in history.unfinished():
                 session.watcher.follow(record.result, resumed=True)
             session._restore_offers()
@@ -204,3 +209,4 @@ async def open_session(settings: Settings, deadline: float = 10.0, *, history_pa
                 yield session
         finally:
             history.close()
+            journal.close()

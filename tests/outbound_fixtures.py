@@ -53,8 +53,14 @@ def project_settings(tmp_path: Path, **groups: dict[str, Any]) -> Settings:
 def settings_for(sim: Simulator, tmp_path: Path, identity: str = ALICE.friendly_name,
                  auth_token: str = seed.DEMO_AUTH_TOKEN, **groups: dict[str, Any]) -> Settings:
     """The project's settings pointed at this simulator, signed in as `identity`; `groups` as project_settings."""
+    return settings_for_url(sim.base_url, tmp_path, identity, auth_token, **groups)
+
+
+def settings_for_url(base_url: str, tmp_path: Path, identity: str = ALICE.friendly_name,
+                     auth_token: str = seed.DEMO_AUTH_TOKEN, **groups: dict[str, Any]) -> Settings:
+    """settings_for a simulator known by its URL only (from another process)."""
     return project_settings(tmp_path, agent={"identity": identity}, twilio={
-        "account_sid": seed.ACCOUNT_SID, "auth_token": SecretStr(auth_token), "base_url": sim.base_url}, **groups)
+        "account_sid": seed.ACCOUNT_SID, "auth_token": SecretStr(auth_token), "base_url": base_url}, **groups)
 
 
 @pytest.fixture

@@ -455,10 +455,11 @@ async def test_failure_creating_the_conversation_leaves_nothing_behind(
     sim.fault(step, method="POST", **failure)
     expected = TwilioError if failure.get("status") == 400 else TwilioUnavailable
 
-    with pytest.raises(expected) as failed:
+    with pytest.raises(SendFailed) as failed:
         await service.send(draft(service, mode))
 
-    assert not isinstance(failed.value, SendFailed)
+    assert failed.value.reached_customer is False and str(failed.value).endswith(" Nothing reached the customer.")
+    assert type(failed.value.cause) is expected
     assert [c.sid for c in await client.conversations.v1.conversations.list_async()] == list(seed.HISTORY_SIDS)
     assert await client.taskrouter.v1.workspaces(seed.WORKSPACE_SID).tasks.list_async() == []
     assert not [e for e in sim.world.log if e.path.endswith("/Messages")]
@@ -536,9 +537,10 @@ async def test_lost_create_answer_that_made_nothing_is_reported_unavailable(
     """A reset before Twilio did anything: the look-up finds nothing, so the send fails with nothing behind."""
     sim.fault(INTERACTIONS if mode is SendMode.OPEN_CHAT else CWP, method="POST", kind="reset")
 
-    with pytest.raises(TwilioUnavailable):
+    with pytest.raises(SendFailed, match="Nothing reached the customer.") as failed:
         await service.send(draft(service, mode))
 
+    assert isinstance(failed.value.cause, TwilioUnavailable) and failed.value.reached_customer is False
     assert [c.sid for c in await client.conversations.v1.conversations.list_async()] == list(seed.HISTORY_SIDS)
 
 

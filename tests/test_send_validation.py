@@ -44,7 +44,9 @@ def test_destination_comes_out_in_e164(typed: str, e164: str) -> None:
 def test_a_valid_request_keeps_what_was_asked() -> None:
     request = prepare(mode="wait_me", body="Hi there", customer_name="Jane Doe")
     assert request == SendRequest(channel=Channel.SMS, destination="+14155550100", sender="+15017122661",
-                                  mode=SendMode.WAIT_ME, body="Hi there", customer_name="Jane Doe")
+                                  mode=SendMode.WAIT_ME, body="Hi there", customer_name="Jane Doe",
+                                  send_id=request.send_id)
+    assert len(request.send_id) == 32 and prepare().send_id != request.send_id  # each send its own mark
 
 
 def test_sms_addresses_carry_no_prefix() -> None:

@@ -118,6 +118,8 @@ class OutboundPanelApp(App[None]):
             panel.show_status(f"Could not connect to {self.where}: {error}", "error")
             return
         self.session.bus.register(TOGGLE_OUTBOUND_MESSAGE_PANEL, TogglePanelPayload, self._toggle_panel)
+        for settled in self.session.recovered:  # sends a crash had left unfinished, settled at start
+            self.notify(settled, title="After the last stop", severity="warning", markup=False, timeout=30)
         self._follow_sends(self.session)
         with contextlib.suppress(OutboundError):  # the palette then offers only "Become Available"
             self.activity_names = await self.session.activity_names()

@@ -1,0 +1,124 @@
+"""Retries for one send: reads again with exponential backoff and jitter, a 429 again after its Retry-After,
+all within one overall deadline per send. Creates are never repeated after an ambiguous failure: the caller
+looks first (`settle`), because Twilio has no idempotency key for them (contract §7.7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from core.errors import RateLimited, TwilioError, TwilioUnavailable
+
+T = TypeVar("T")
+
+SEND_DEADLINE = 20.0  # seconds one send may take, retries and look-ups included
+READ_ATTEMPTS = 4
+RATE_LIMITED_ATTEMPTS = 3  # a create answered 429 was not done by Twilio: safe to post again, a few times
+FIRST_DELAY = 0.1
+MAX_DELAY = 2.0
+DEFAULT_RETRY_AFTER = 1.0  # when a 429 names no Retry-After
+BROKEN_GRACE = 0.5  # a server whose connection broke mid-request finishes it promptly, if at all
+
+_ends: ContextVar[float | None] = ContextVar("send_deadline", default=None)
+
+
+@contextmanager
+def send_deadline(seconds: float | None = None) -> Iterator[None]:
+    """Everything awaited inside (concurrent tasks too) shares one deadline (default SEND_DEADLINE)."""
+    token = _ends.set(time.monotonic() + (SEND_DEADLINE if seconds is None else seconds))
+    try:
+        yield
+    finally:
+        _ends.reset(token)
+
+
+def time_left() -> float:
+    ends = _ends.get()
+    return math.inf if ends is None else ends - time.monotonic()
+
+
+def backoff(attempt: int) -> float:
+    """Exponential with full jitter, so many agents retrying do not march in step."""
+    return random.uniform(FIRST_DELAY / 2, min(MAX_DELAY, FIRST_DELAY * 2 ** attempt))
+
+
+async def _again(call: Callable[[], Awaitable[T]], attempts: int, retry: Callable[[TwilioError], bool]) -> T:
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except TwilioError as error:
+            if attempt + 1 >= attempts or not retry(error):
+                raise
+            if isinstance(error, RateLimited):
+                delay = error.retry_after if error.retry_after is not None else DEFAULT_RETRY_AFTER
+            else:
+                delay = backoff(attempt)
+            if delay >= time_left():
+                raise
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+async def read(call: Callable[[], Awaitable[T]]) -> T:
+    """A read (GET/list): asked again on no answer, a 5xx or a 429."""
+    return await _again(call, READ_ATTEMPTS, lambda error: isinstance(error, (TwilioUnavailable, RateLimited)))
+
+
+async def create(call: Callable[[], Awaitable[T]]) -> T:
+    """A create or update: asked again only after a 429, which Twilio answers without doing anything."""
+    return await _again(call, RATE_LIMITED_ATTEMPTS, lambda error: isinstance(error, RateLimited))
+
+
+def settle_window(error: TwilioError, request_deadline: float) -> float:
+    """How long to keep looking for what a failed request made: one given up on may still land, so it gets
+    as long again as it was given; a broken connection a moment; an answered one is looked for once."""
+    if isinstance(error, TwilioUnavailable) and error.timed_out:
+        return request_deadline
+    return min(BROKEN_GRACE, request_deadline) if error.status is None else 0.0
+
+
+async def settle(look: Callable[[], Awaitable[T | None]], window: float) -> T | None:
+    """`look()` until it finds something or `window` (bounded by the send's deadline) has passed."""
+    ends = time.monotonic() + max(0.0, min(window, time_left()))
+    attempt = 0
+    while True:
+        found = await look()
+        if found is not None or time.monotonic() >= ends:
+            return found
+        await asyncio.sleep(min(backoff(attempt), max(0.0, ends - time.monotonic())))
+        attempt += 1
+
+
+class RetryAfterNotes:
+    """The Retry-After of each 429 by method and path: the SDK's create/fetch errors drop the headers."""
+
+    def __init__(self, http: Any) -> None:
+        self._seconds: dict[str, float] = {}
+        request = http.request
+
+        async def noted(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            response = await request(method, url, *args, **kwargs)
+            if getattr(response, "status_code", None) == 429:
+                header = (getattr(response, "headers", None) or {}).get("Retry-After")
+                try:
+                    self._seconds[f"{method.upper()} {urlsplit(url).path}"] = float(header)
+                except (TypeError, ValueError):
+                    pass
+            return response
+
+        http.request = noted
+
+    def take(self, method: str, uri: str) -> float | None:
+        """The Retry-After noted for this request (`uri` as the SDK's error names it: the path after /v1)."""
+        for key in list(self._seconds):
+            if key.startswith(f"{method.upper()} ") and uri and key.endswith(uri):
+                return self._seconds.pop(key)
+        return None

@@ -1,0 +1,131 @@
+"""kill -9 in the middle of a send, then the next start: every unfinished send is settled from Twilio's state —
+kept (with its reply route) when the message had landed, cleaned up when it had not — and the agent is told.
+
+The sending process is a real child process killed with SIGKILL while the simulator holds one of its
+requests (a `timeout` fault: held, then done, as Twilio does with a request whose client vanished)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.session import open_session
+from sim.server import Simulator
+from sim.world import SimConfig
+from tests.outbound_fixtures import JANE, SMS_SENDER, settings_for
+
+HANG = 1.5  # seconds the simulator holds the request the child dies waiting for
+CHILD = """
+import asyncio, json, sys
+from pathlib import Path
+from core.session import open_session
+from tests.outbound_fixtures import settings_for_url
+
+args = json.loads(sys.argv[1])
+
+async def main():
+    settings = settings_for_url(args["base_url"], Path(args["tmp"]))
+    async with open_session(settings, history_path=args["history"]) as session:
+        await session.send(args["payload"])
+
+asyncio.run(main())
+"""
+CWP, INTERACTIONS = "/v1/ConversationWithParticipants", "/v1/Interactions"
+MESSAGES, WEBHOOKS = r"/v1/Conversations/CH[0-9a-f]+/Messages$", r"/v1/Conversations/CH[0-9a-f]+/Webhooks$"
+
+
+@pytest.fixture
+def sim_config() -> SimConfig:
+    # real time: the child process and the simulator's hang run on the wall clock; the customer never answers
+    return SimConfig(random_seed=1234, customer_reply_delay=600.0, delivery_delay=0.05)
+
+
+def payload(mode: str, body: str = "Hello from a process about to die") -> dict[str, object]:
+    return {"destination": JANE.address, "callerId": SMS_SENDER, "body": body,
+            "openChat": mode == "open_chat", "routeToMe": mode == "wait_me"}
+
+
+async def send_and_kill(sim: Simulator, tmp_path: Path, mode: str, step: str) -> None:
+    """A child process sends; it is killed with SIGKILL once the simulator holds its request to `step`."""
+    sim.fault(step, method="POST", kind="timeout", hang=HANG, times=1)
+    args = json.dumps({"base_url": sim.base_url, "tmp": str(tmp_path), "history": str(tmp_path / "h.sqlite3"),
+                       "payload": payload(mode)})
+    child = subprocess.Popen([sys.executable, "-c", CHILD, args], cwd=Path(__file__).parent.parent,
+                             stdout=subprocess.DEVNULL, env={**os.environ})
+    try:
+        for _ in range(400):
+            await asyncio.sleep(0.025)
+            if any(e.method == "POST" and _matches(step, e.path) and e.status is None for e in sim.world.log):
+                break
+        else:
+            pytest.fail(f"the child never reached {step}")
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+    await asyncio.sleep(HANG + 0.3)  # the held request is done meanwhile, as Twilio would do it
+
+
+def _matches(pattern: str, path: str) -> bool:
+    return re.search(pattern, path) is not None
+
+
+def janes_sms_conversations(sim: Simulator) -> list:  # type: ignore[type-arg]
+    return [c for c in sim.world.conversations.conversations.values()
+            if c.state == "active" and c.customer is not None and c.customer.address == JANE.address]
+
+
+def ours(conversation) -> list[str]:  # type: ignore[no-untyped-def]
+    return [m.body for m in conversation.messages if m.author != JANE.address]
+
+
+@pytest.mark.parametrize(("mode", "step", "reached"), [
+    ("wait_me", CWP, False),
+    ("wait_any", CWP, False),
+    ("wait_me", MESSAGES, True),
+    ("wait_any", WEBHOOKS, True),
+    ("open_chat", INTERACTIONS, False),
+    ("open_chat", MESSAGES, True),
+])
+async def test_a_send_killed_at_each_step_is_settled_at_the_next_start(
+        sim: Simulator, tmp_path: Path, mode: str, step: str, reached: bool) -> None:
+    await send_and_kill(sim, tmp_path, mode, step)
+
+    async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
+        assert len(session.recovered) == 1
+        said = session.recovered[0]
+    assert said.startswith("A send to +1 415-555-0100 was interrupted when the app stopped")
+    active = janes_sms_conversations(sim)
+    if reached:
+        assert "the message had reached the customer" in said
+        assert len(active) == 1 and ours(active[0]) == ["Hello from a process about to die"]  # exactly once
+        if mode != "open_chat":
+            assert any(w.target == "studio" for w in active[0].webhooks.values())  # a reply has its route
+    else:
+        assert "nothing reached the customer" in said
+        assert active == [] or all(ours(c) for c in active)  # no empty conversation left to block the next send
+
+    async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
+        assert session.recovered == []  # settled once, not at every start
+
+
+async def test_an_interrupted_send_into_an_existing_conversation_leaves_it_as_it_was(
+        sim: Simulator, tmp_path: Path) -> None:
+    async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
+        await session.send(payload("wait_any", "the first message"))
+    await send_and_kill(sim, tmp_path, "wait_me", r"/v1/Conversations/CH[0-9a-f]+$")  # the routing update
+
+    async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
+        assert session.recovered == ["A send to +1 415-555-0100 was interrupted when the app stopped; nothing "
+                                     "reached the customer (their open conversation is left as it was)."]
+    [conversation] = janes_sms_conversations(sim)
+    assert ours(conversation) == ["the first message"]

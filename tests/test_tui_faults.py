@@ -1,0 +1,44 @@
+"""A failing Twilio seen from the panel: whatever breaks, the screen says whether the customer got the
+message, a draft that did not go out is intact, and nothing unhandled reaches the screen."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, TextArea
+
+from tests.test_fault_matrix import record_deliveries
+from tests.tui_fixtures import SimBackend, backend, settle, sim_of, text_of, type_draft  # noqa: F401 (fixture)
+
+SIZE = (80, 24)
+MESSAGES = r"/v1/Conversations/CH[0-9a-f]+/Messages$"
+CREATES = {"open_chat": "/v1/Interactions", "wait_me": "/v1/ConversationWithParticipants",
+           "wait_any": "/v1/ConversationWithParticipants"}
+KEYS = {"open_chat": "ctrl+o", "wait_me": "ctrl+r", "wait_any": "ctrl+t"}
+FAULTS = {"reset": {"kind": "reset"}, "500": {"status": 500}, "drop": {"kind": "drop"}}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("step", ["create", "message"])
+@pytest.mark.parametrize("mode", KEYS)
+async def test_a_fault_at_any_step_keeps_the_draft_unless_it_was_sent(
+        backend: SimBackend, mode: str, step: str, fault: str) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        reached = record_deliveries(sim_of(backend))
+        sim_of(backend).fault(MESSAGES if step == "message" else CREATES[mode], method="POST", times=1,
+                              **FAULTS[fault])  # type: ignore[arg-type]
+        await type_draft(pilot, "4155550100", "Keep me safe")
+        await pilot.press(KEYS[mode])
+        await settle(pilot)
+
+        status = text_of(app, "#status")
+        if status.startswith("Sent to +1 415-555-0100"):  # drop: committed, answer lost, found by its send id
+            assert [m.body for m in reached] == ["Keep me safe"]
+            assert app.query_one("#body", TextArea).text == ""
+        else:
+            assert status.endswith("Nothing reached the customer."), status
+            assert reached == []  # the screen tells the truth about the customer's phone
+            assert (app.query_one("#destination", Input).value, app.query_one("#body", TextArea).text) == \
+                ("4155550100", "Keep me safe")  # the draft is intact
+    assert app.return_code in (None, 0)  # the app ended normally: nothing unhandled
