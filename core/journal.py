@@ -89,6 +89,10 @@ async def _settle(service: OutboundService, request: SendRequest) -> str:
             await gateway.add_studio_webhook(conversation_sid)
         return f"{interrupted}; the message had reached the customer and their reply has its route."
     if await gateway.message_sids(conversation_sid):
+        if request.mode is SendMode.OPEN_CHAT:
+            # an open chat goes ahead only into a conversation without a live task: any task now is this send's
+            for task in await gateway.live_tasks(conversation_sid):
+                await gateway.cancel_task(task.sid)
         return f"{interrupted}; nothing reached the customer (their open conversation is left as it was)."
     await _remove_empty(service, conversation_sid)
     return f"{interrupted}; nothing reached the customer, and the empty conversation it had opened was removed."

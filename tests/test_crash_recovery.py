@@ -21,8 +21,9 @@ from core.session import open_session
 from sim.server import Simulator
 from sim.world import SimConfig
 from tests.outbound_fixtures import JANE, SMS_SENDER, settings_for
+from tests.test_fault_matrix import NthFault
 
-HANG = 1.5  # seconds the simulator holds the request the child dies waiting for
+HANG = 1.0  # seconds the simulator holds the request the child dies waiting for
 CHILD = """
 import asyncio, json, sys
 from pathlib import Path
@@ -40,6 +41,7 @@ asyncio.run(main())
 """
 CWP, INTERACTIONS = "/v1/ConversationWithParticipants", "/v1/Interactions"
 MESSAGES, WEBHOOKS = r"/v1/Conversations/CH[0-9a-f]+/Messages$", r"/v1/Conversations/CH[0-9a-f]+/Webhooks$"
+UPDATE = r"/v1/Conversations/CH[0-9a-f]+$"  # the routing attributes of an existing conversation
 
 
 @pytest.fixture
@@ -53,9 +55,10 @@ def payload(mode: str, body: str = "Hello from a process about to die") -> dict[
             "openChat": mode == "open_chat", "routeToMe": mode == "wait_me"}
 
 
-async def send_and_kill(sim: Simulator, tmp_path: Path, mode: str, step: str) -> None:
-    """A child process sends; it is killed with SIGKILL once the simulator holds its request to `step`."""
-    sim.fault(step, method="POST", kind="timeout", hang=HANG, times=1)
+async def send_and_kill(sim: Simulator, tmp_path: Path, mode: str, step: str, skip: int = 0) -> None:
+    """A child process sends; it is killed with SIGKILL once the simulator holds its request to `step` (after
+    letting `skip` such requests through)."""
+    sim.world.faults.add(NthFault(step, skip, method="POST", kind="timeout", hang=HANG, times=1))
     args = json.dumps({"base_url": sim.base_url, "tmp": str(tmp_path), "history": str(tmp_path / "h.sqlite3"),
                        "payload": payload(mode)})
     child = subprocess.Popen([sys.executable, "-c", CHILD, args], cwd=Path(__file__).parent.parent,
@@ -63,7 +66,8 @@ async def send_and_kill(sim: Simulator, tmp_path: Path, mode: str, step: str) ->
     try:
         for _ in range(400):
             await asyncio.sleep(0.025)
-            if any(e.method == "POST" and _matches(step, e.path) and e.status is None for e in sim.world.log):
+            if any(e.method == "POST" and _matches(step, e.path) and e.fault == "timeout" and e.status is None
+                   for e in sim.world.log):
                 break
         else:
             pytest.fail(f"the child never reached {step}")
@@ -90,9 +94,11 @@ def ours(conversation) -> list[str]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(("mode", "step", "reached"), [
     ("wait_me", CWP, False),
-    ("wait_any", CWP, False),
+    ("wait_me", WEBHOOKS, True),  # the message goes out beside it
     ("wait_me", MESSAGES, True),
+    ("wait_any", CWP, False),
     ("wait_any", WEBHOOKS, True),
+    ("wait_any", MESSAGES, True),
     ("open_chat", INTERACTIONS, False),
     ("open_chat", MESSAGES, True),
 ])
@@ -118,14 +124,28 @@ async def test_a_send_killed_at_each_step_is_settled_at_the_next_start(
         assert session.recovered == []  # settled once, not at every start
 
 
-async def test_an_interrupted_send_into_an_existing_conversation_leaves_it_as_it_was(
-        sim: Simulator, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("mode", "step", "skip", "reached"), [
+    ("wait_me", UPDATE, 0, False),
+    ("wait_me", MESSAGES, 0, True),
+    ("wait_any", MESSAGES, 0, True),
+    ("open_chat", INTERACTIONS, 1, False),  # the second create: the chat task on the existing conversation
+    ("open_chat", MESSAGES, 0, True),
+])
+async def test_a_send_into_an_existing_conversation_killed_at_each_step_is_settled(
+        sim: Simulator, tmp_path: Path, mode: str, step: str, skip: int, reached: bool) -> None:
     async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
-        await session.send(payload("wait_any", "the first message"))
-    await send_and_kill(sim, tmp_path, "wait_me", r"/v1/Conversations/CH[0-9a-f]+$")  # the routing update
+        await session.send(payload("wait_any", "the first message"))  # no reply comes: no task, a route
+    await send_and_kill(sim, tmp_path, mode, step, skip)
 
     async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
-        assert session.recovered == ["A send to +1 415-555-0100 was interrupted when the app stopped; nothing "
-                                     "reached the customer (their open conversation is left as it was)."]
+        [said] = session.recovered
     [conversation] = janes_sms_conversations(sim)
-    assert ours(conversation) == ["the first message"]
+    if reached:
+        assert "the message had reached the customer" in said
+        assert ours(conversation) == ["the first message", "Hello from a process about to die"]
+    else:
+        assert said.endswith("nothing reached the customer (their open conversation is left as it was).")
+        assert ours(conversation) == ["the first message"]
+        live = [t for t in sim.world.taskrouter.tasks.values()
+                if t.assignment_status in ("pending", "reserved", "assigned")]
+        assert live == []  # no chat task left behind without its message
