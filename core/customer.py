@@ -19,10 +19,12 @@ keyword decides, and our newest message having failed with 21610 counts too.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from core.gateway import MessageView, Participation, TwilioGateway
+if TYPE_CHECKING:  # the panel imports CustomerStatus before the first frame: twilio is not needed for it
+    from core.gateway import MessageView, Participation, TwilioGateway
 
 WINDOW = timedelta(hours=24)  # WhatsApp's customer service window, from the customer's last message
 OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})

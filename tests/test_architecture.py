@@ -44,3 +44,10 @@ def test_sim_never_imports_tui_or_core() -> None:
     imported = _imported_modules("sim")
     assert "aiohttp" in imported
     assert not {"tui", "core", "textual"} & imported
+
+
+def test_the_app_draws_its_first_frame_before_twilio_and_aiohttp_are_imported() -> None:
+    """bench/startup.py's first frame: twilio and aiohttp (≈135 ms of imports) load only when connecting."""
+    code = "import sys, tui.cli, tui.app\nprint(sorted(m for m in ('twilio', 'aiohttp', 'sim') if m in sys.modules))\n"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
