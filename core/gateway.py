@@ -19,7 +19,6 @@ from twilio.rest import Client
 
 from core.errors import NotFound, RateLimited, TwilioError, TwilioUnavailable
 from core.identity import decode_identity, encode_identity
-from core.retry import RetryAfterNotes
 from core.settings import Settings
 from core.templates import ContentTemplate
 from core.twilio_errors import domain_error
@@ -121,7 +120,6 @@ class TwilioGateway:
         self._conversations = client.conversations.v1
         self._workspace = client.taskrouter.v1.workspaces(settings.flex.workspace_sid)
         self._agent_worker_sid: str | None = None  # known once fetch_agent has found the worker
-        self._retry_after = RetryAfterNotes(client.http_client)  # a 429's wait, which the SDK's errors drop
 
     async def _call(self, what: str, call: Awaitable[T]) -> T:
         try:
@@ -132,8 +130,9 @@ class TwilioGateway:
             raise TwilioUnavailable(f"Could not reach Twilio while {what}.") from error
         except TwilioException as error:
             mapped = domain_error(error, what)
-            if isinstance(mapped, RateLimited) and mapped.retry_after is None:
-                mapped.retry_after = self._retry_after.take(getattr(error, "method", ""), getattr(error, "uri", ""))
+            take = getattr(self.client.http_client, "take_retry_after", None)  # RewritingHttpClient's notes
+            if isinstance(mapped, RateLimited) and mapped.retry_after is None and take is not None:
+                mapped.retry_after = take(getattr(error, "method", ""), getattr(error, "uri", ""))
             raise mapped from None
 
     # -- agent -------------------------------------------------------------------------------------

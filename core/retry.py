@@ -12,8 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import TypeVar
 
 from core.errors import RateLimited, TwilioError, TwilioUnavailable
 
@@ -95,30 +94,3 @@ async def settle(look: Callable[[], Awaitable[T | None]], window: float) -> T | 
             return found
         await asyncio.sleep(min(backoff(attempt), max(0.0, ends - time.monotonic())))
         attempt += 1
-
-
-class RetryAfterNotes:
-    """The Retry-After of each 429 by method and path: the SDK's create/fetch errors drop the headers."""
-
-    def __init__(self, http: Any) -> None:
-        self._seconds: dict[str, float] = {}
-        request = http.request
-
-        async def noted(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            response = await request(method, url, *args, **kwargs)
-            if getattr(response, "status_code", None) == 429:
-                header = (getattr(response, "headers", None) or {}).get("Retry-After")
-                try:
-                    self._seconds[f"{method.upper()} {urlsplit(url).path}"] = float(header)
-                except (TypeError, ValueError):
-                    pass
-            return response
-
-        http.request = noted
-
-    def take(self, method: str, uri: str) -> float | None:
-        """The Retry-After noted for this request (`uri` as the SDK's error names it: the path after /v1)."""
-        for key in list(self._seconds):
-            if key.startswith(f"{method.upper()} ") and uri and key.endswith(uri):
-                return self._seconds.pop(key)
-        return None

@@ -6,6 +6,7 @@ it re-sends POST creates on any 5xx.
 """
 
 import base64
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -34,6 +35,15 @@ class RewritingHttpClient(AsyncTwilioHttpClient):
         # max_retries stays unset: the SDK would re-send POST creates on any 5xx (contract §7.6)
         super().__init__(timeout=timeout)
         self.base_url = base_url
+        self._retry_after: dict[str, float] = {}  # "METHOD /path" -> a 429's Retry-After, until taken
+
+    def take_retry_after(self, method: str, uri: str) -> float | None:
+        """The Retry-After of the 429 answered to this request (`uri` as the SDK's error names it: the path
+        after the version). The SDK's create/fetch errors drop the response headers, so they are noted here."""
+        for key in list(self._retry_after):
+            if key.startswith(f"{method.upper()} ") and uri and key.endswith(uri):
+                return self._retry_after.pop(key)
+        return None
 
     async def request(
         self,
@@ -52,7 +62,7 @@ class RewritingHttpClient(AsyncTwilioHttpClient):
             headers = {**(headers or {}), "Authorization": f"Basic {token}"}
         # Timeout hook (contract §7.1): generated SDK code never passes `timeout`, so the
         # constructor's value is applied here; None means no timeout, as in the SDK.
-        return await super().request(
+        response = await super().request(
             method,
             rewrite_url(url, self.base_url),
             params=params,
@@ -62,6 +72,10 @@ class RewritingHttpClient(AsyncTwilioHttpClient):
             timeout=timeout if timeout is not None else self.timeout,
             allow_redirects=allow_redirects,
         )
+        if response.status_code == 429:
+            with contextlib.suppress(KeyError, TypeError, ValueError):  # no header, or not seconds
+                self._retry_after[f"{method.upper()} {urlsplit(url).path}"] = float(response.headers["Retry-After"])
+        return response
 
 
 def make_client(settings: Settings, timeout: float | None = None) -> Client:
