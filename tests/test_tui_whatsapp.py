@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from textual.pilot import Pilot
-from textual.widgets import Button, Input
+from textual.widgets import Button, Input, Select
 
 from sim import seed
 from tests.tui_fixtures import SimBackend, backend, sim_of, text_of, until_shown  # noqa: F401 (fixture)
@@ -101,12 +101,18 @@ async def test_a_customer_who_replied_stop_is_named_before_writing(backend: SimB
         await pilot.press(*SAM)
         await until(pilot, lambda: app.query_one("#customer").display)
         assert text_of(app, "#customer") == "Opted out: this customer replied STOP"
+        assert "opted out" in text_of(app, "#problem")  # before a word is written
         await pilot.press("tab", "tab", *"Hello Sam")
         assert "opted out of messages from +1 501-712-2661 (they replied STOP)" in text_of(app, "#problem")
         before = requests(backend)
         await pilot.press("ctrl+r")
         await until(pilot, lambda: "opted out" in text_of(app, "#status"))
         assert requests(backend) == before
+
+        await pilot.press("shift+tab", "shift+tab", "shift+tab", "enter", "down", "enter")  # the other sender
+        await until(pilot, lambda: app.query_one("#sender", Select).value == "+15017122662")
+        await until(pilot, lambda: not app.query_one("#customer").display)  # STOP was to the first number only
+        assert text_of(app, "#problem") == ""
 
 
 async def test_f5_reads_the_templates_again(backend: SimBackend) -> None:

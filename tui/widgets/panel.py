@@ -144,17 +144,18 @@ class OutboundPanel(Vertical):
         """Why the draft cannot be sent now, as the agent should read it; None when it can."""
         template, values = self.template, self.query_one(TemplateForm).values
         customer = self.customer if self._customer_key == self._current_customer() else None
+        # what the customer's history rules out comes first: no rewording of the draft would get it through
+        if customer is not None and customer.opted_out:
+            return (f"{display(self._customer_key[1])} opted out of messages from {display(self._sender)} "  # type: ignore[index]
+                    "(they replied STOP): Twilio would not deliver it (error 21610).")
         if self.channel is Channel.WHATSAPP and template is None and customer and not customer.window_open(self.now()):
-            return template_problem(None, {}, window_open=False)  # before "write a message": that is not possible
+            return template_problem(None, {}, window_open=False)
         error = check_draft(self.settings, channel=self.channel, destination=self.query_one(DestinationField).value,
                             sender=self._sender, body=None if template else self.query_one(MessageBody).text,
                             content_sid=template.sid if template else None, mode=self.mode,
                             content_variables=values if template else None)
         if error:
             return str(error)
-        if customer is not None and customer.opted_out:
-            return (f"{display(self._customer_key[1])} opted out of messages from {display(self._sender)} "  # type: ignore[index]
-                    "(they replied STOP): Twilio would not deliver it (error 21610).")
         if self.channel is not Channel.WHATSAPP:
             return None
         return template_problem(template, values, customer.window_open(self.now()) if customer else None)
