@@ -32,6 +32,7 @@ from core.events import (
     TaskStatusChanged,
 )
 from core.models import Channel, SendMode, SendRequest, SendResult
+from core.paths import user_dir
 
 BUSY_SECONDS = 5.0  # how long a write waits for another terminal's write to finish
 PREVIEW_LENGTH = 80  # characters of the body's first line kept for the list
@@ -95,11 +96,7 @@ class SendRecord(BaseModel):
 
 def default_path(env: Mapping[str, str] = os.environ) -> Path:
     """$XDG_DATA_HOME/outbound-panel/history.sqlite3, else ~/.local/share/outbound-panel/history.sqlite3."""
-    data_home = env.get("XDG_DATA_HOME", "")
-    if not os.path.isabs(data_home):  # the XDG spec says to ignore a relative path
-        home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-        data_home = str(home / ".local" / "share")
-    return Path(data_home) / "outbound-panel" / "history.sqlite3"
+    return user_dir("data", env) / "history.sqlite3"
 
 
 def describe(mode: SendMode, events: Iterable[StatusEvent], agent_sid: str) -> tuple[str, bool]:

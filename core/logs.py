@@ -21,6 +21,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+from core.paths import user_dir
 from core.settings import Settings, SettingsError, user_settings_file
 
 LOG_BYTES = 2_000_000  # per file; with LOG_BACKUPS old files at most ~8 MB in all
@@ -36,11 +37,7 @@ _BASIC_AUTH = re.compile(r"(Basic\s+)[A-Za-z0-9+/=_-]{16,}", re.IGNORECASE)
 
 def default_path(env: Mapping[str, str] = os.environ) -> Path:
     """$XDG_STATE_HOME/outbound-panel/outbound-panel.log, else ~/.local/state/outbound-panel/outbound-panel.log."""
-    state_home = env.get("XDG_STATE_HOME", "")
-    if not os.path.isabs(state_home):  # the XDG spec says to ignore a relative path
-        home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-        state_home = str(home / ".local" / "state")
-    return Path(state_home) / "outbound-panel" / "outbound-panel.log"
+    return user_dir("state", env) / "outbound-panel.log"
 
 
 def secrets_of(settings: Settings) -> list[str]:

@@ -24,6 +24,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
+from core.paths import user_dir
 from core.sids import AccountSid, ApiKeySid, FlowSid, QueueSid, WorkerSid, WorkflowSid, WorkspaceSid
 
 PROJECT_SETTINGS_FILE = Path(__file__).resolve().parents[1] / "settings.toml"
@@ -306,9 +307,7 @@ def user_settings_file(env: Mapping[str, str], cwd: Path) -> Path | None:
         if not path.is_file():
             raise SettingsError(f"{USER_SETTINGS_ENV} names the settings file {path}, which does not exist.")
         return path
-    xdg = env.get("XDG_CONFIG_HOME")
-    config_home = Path(xdg) if xdg and Path(xdg).is_absolute() else Path(env.get("HOME") or Path.home()) / ".config"
-    path = config_home / "outbound-panel" / "settings.toml"
+    path = user_dir("config", env) / "settings.toml"
     return path if path.is_file() else None
 
 
