@@ -1,7 +1,8 @@
 """The fault matrix as a table: every Twilio step of every send path × every fault kind, on fresh simulators.
 
 Run: .venv/bin/python bench/faults.py
-The cases are tests/test_fault_matrix.py's CASES. Prints one row per path and step, one column per fault
+The cases are tests/test_fault_matrix.py's CASES, on the tests' virtual-time event loop (a 10 s deadline or a
+15 s hang costs no real time; tests/virtual_time.py). Prints one row per path and step, one column per fault
 (the outcome the agent was told, `!` when the simulator's state disagrees), the problems, and last
 `fault cases: N, duplicates: D, orphans: O, lost: L`. Exits 1 unless every count is 0.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sim.server import Simulator  # noqa: E402
+from tests import virtual_time  # noqa: E402
 from tests.test_fault_matrix import CASES, FAULTS, Verdict, matrix_config, run_case  # noqa: E402
 
 
@@ -48,8 +50,9 @@ def main() -> int:
     logging.disable(logging.WARNING)  # the service logs each repaired failure; the table says it all
     warnings.simplefilter("ignore", DeprecationWarning)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as workdir:
-        verdicts = asyncio.run(run_all(Path(workdir)))
+    virtual_time.install()
+    with tempfile.TemporaryDirectory() as workdir, asyncio.Runner(loop_factory=virtual_time.VirtualTimeLoop) as runner:
+        verdicts = runner.run(run_all(Path(workdir)))
     for line in table(verdicts):
         print(line)
     for verdict in verdicts:

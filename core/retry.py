@@ -1,6 +1,7 @@
 """Retries for one send: reads again with exponential backoff and jitter, a 429 again after its Retry-After,
 all within one overall deadline per send. Creates are never repeated after an ambiguous failure: the caller
 looks first (`settle`), because Twilio has no idempotency key for them (contract §7.7).
+Time is the event loop's (`loop.time()`), as for every timer the loop runs: a test's virtual clock moves it.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,10 +29,15 @@ BROKEN_GRACE = 0.5  # a server whose connection broke mid-request finishes it pr
 _ends: ContextVar[float | None] = ContextVar("send_deadline", default=None)
 
 
+def now() -> float:
+    """Seconds on the running event loop's clock."""
+    return asyncio.get_running_loop().time()
+
+
 @contextmanager
 def send_deadline(seconds: float | None = None) -> Iterator[None]:
     """Everything awaited inside (concurrent tasks too) shares one deadline (default SEND_DEADLINE)."""
-    token = _ends.set(time.monotonic() + (SEND_DEADLINE if seconds is None else seconds))
+    token = _ends.set(now() + (SEND_DEADLINE if seconds is None else seconds))
     try:
         yield
     finally:
@@ -41,7 +46,7 @@ def send_deadline(seconds: float | None = None) -> Iterator[None]:
 
 def time_left() -> float:
     ends = _ends.get()
-    return math.inf if ends is None else ends - time.monotonic()
+    return math.inf if ends is None else ends - now()
 
 
 def backoff(attempt: int) -> float:
@@ -86,11 +91,11 @@ def settle_window(error: TwilioError, request_deadline: float) -> float:
 
 async def settle(look: Callable[[], Awaitable[T | None]], window: float) -> T | None:
     """`look()` until it finds something or `window` (bounded by the send's deadline) has passed."""
-    ends = time.monotonic() + max(0.0, min(window, time_left()))
+    ends = now() + max(0.0, min(window, time_left()))
     attempt = 0
     while True:
         found = await look()
-        if found is not None or time.monotonic() >= ends:
+        if found is not None or now() >= ends:
             return found
-        await asyncio.sleep(min(backoff(attempt), max(0.0, ends - time.monotonic())))
+        await asyncio.sleep(min(backoff(attempt), max(0.0, ends - now())))
         attempt += 1

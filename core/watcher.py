@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from core import retry
 from core.errors import NotFound, OutboundError, RateLimited
 from core.events import (FINAL_MESSAGE, FINAL_TASK, PROGRESS, Callback, ConversationEvent, CustomerReplied,
                          MessageStatus, MessageStatusChanged, StatusEvent, TaskStatusChanged, summary_status)
@@ -79,7 +80,7 @@ class _Followed:
 class StatusWatcher:
     """One polling task that follows every send given to `follow` and reports StatusEvents."""
 
-    def __init__(self, gateway: TwilioGateway, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, gateway: TwilioGateway, *, clock: Callable[[], float] = retry.now,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep, fast: float = 0.5,
                  slow: float = 120.0, quiet_after: float = 15.0, task_period: float = 10.0,
                  concurrency: int = 10, wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:

@@ -13,7 +13,8 @@ class Clock:
     """Time and timers for everything the simulator does later (delivery, replies, timeouts).
 
     Real mode uses the event loop's timers. Manual mode (`manual=True`) never moves on its own:
-    `advance(seconds)` moves it and runs every timer that falls due, in order.
+    `advance(seconds)` moves it and runs every timer that falls due, in order, and wakes the tasks
+    whose sleep() it passed (a status watcher in a test sleeps on it).
     """
 
     def __init__(self, manual: bool = False, start: float | None = None) -> None:
@@ -23,6 +24,7 @@ class Clock:
         self._timers: list[tuple[float, int, Callable[..., Any], tuple[Any, ...]]] = []
         self._seq = itertools.count()
         self._handles: set[asyncio.TimerHandle] = set()
+        self._sleeping: set[asyncio.Future[None]] = set()
 
     def now(self) -> float:
         """Seconds since the epoch, as the simulated world sees it."""
@@ -55,6 +57,29 @@ class Clock:
             ran += 1
         self._virtual = target
         return ran
+
+    async def sleep(self, seconds: float) -> None:
+        """Waits `seconds` of this clock's time: on a manual clock, until advance() gets there."""
+        if not self.manual:
+            await asyncio.sleep(seconds)
+            return
+        woken = asyncio.get_running_loop().create_future()
+        self._sleeping.add(woken)
+        self.call_later(seconds, self._wake, woken)
+        try:
+            await woken
+        finally:
+            self._sleeping.discard(woken)
+
+    def _wake(self, woken: asyncio.Future[None]) -> None:
+        self._sleeping.discard(woken)
+        if not woken.done():
+            woken.set_result(None)
+
+    @property
+    def sleepers(self) -> int:
+        """Tasks waiting in sleep() right now (one woken by advance() counts no more)."""
+        return len(self._sleeping)
 
     def pending(self) -> int:
         return len(self._timers) if self.manual else len(self._handles)

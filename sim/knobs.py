@@ -69,8 +69,9 @@ class LoggedRequest:
     query: list[tuple[str, str]]
     form: list[tuple[str, str]]
     headers: dict[str, str]
-    started: float  # monotonic seconds
+    started: float  # seconds on the event loop's clock
     duration: float = 0.0
+    held: bool = False  # the simulator is keeping it waiting (latency or a "timeout" fault's hang)
     status: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: str = ""

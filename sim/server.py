@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import time
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -36,6 +35,7 @@ def _abort(request: web.Request) -> None:
 @web.middleware
 async def twilio_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     world = request.app[WORLD]
+    loop = asyncio.get_running_loop()  # its clock times the log: a test's virtual clock, else real time
     form = list((await request.post()).items()) if request.method == "POST" and request.can_read_body else []
     entry = LoggedRequest(
         method=request.method,
@@ -44,12 +44,12 @@ async def twilio_middleware(request: web.Request, handler: Handler) -> web.Strea
         query=list(request.query.items()),
         form=[(k, v) for k, v in form if isinstance(v, str)],
         headers=dict(request.headers),
-        started=time.monotonic(),
+        started=loop.time(),
     )
     world.log.append(entry)
     try:
         if world.config.latency:
-            await asyncio.sleep(world.config.latency)
+            await _hold(entry, world.config.latency)
         fault = world.faults.take(request.method, request.path)
         entry.fault = fault.kind if fault else None
         if fault and fault.kind == "reset":
@@ -59,19 +59,28 @@ async def twilio_middleware(request: web.Request, handler: Handler) -> web.Strea
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
             raise TwilioError(fault.status, fault.code or fault.status, fault.message, headers)
         if fault and fault.kind == "timeout":
-            await asyncio.sleep(fault.hang)
+            await _hold(entry, fault.hang)
         response = await _authenticated(request, handler, world)
         if fault and fault.kind == "drop":
             _abort(request)
             return response
     except TwilioError as error:
         response = error.response()
-    entry.duration = time.monotonic() - entry.started
+    entry.duration = loop.time() - entry.started
     entry.status = response.status
     entry.response_headers = dict(response.headers)
     if isinstance(response, web.Response) and response.text is not None:
         entry.response_body = response.text
     return response
+
+
+async def _hold(entry: LoggedRequest, seconds: float) -> None:
+    """Keeps the request waiting (latency, a hang), marked as held while it waits."""
+    entry.held = True
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        entry.held = False
 
 
 async def _authenticated(request: web.Request, handler: Handler, world: World) -> web.StreamResponse:

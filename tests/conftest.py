@@ -1,7 +1,13 @@
-"""Shared fixtures: a simulator on a manual clock, and the real twilio SDK pointed at it over HTTP."""
+"""Shared fixtures: a simulator on a manual clock, and the real twilio SDK pointed at it over HTTP.
+
+Async tests run on a virtual-time event loop (tests/virtual_time.py): their deadlines, back-offs and
+hangs cost no real time. Tests marked `real_time` (Textual apps, child processes) get an ordinary loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Mapping
 from typing import AsyncIterator
 
 import pytest
@@ -12,15 +18,29 @@ from sim import seed
 from sim.knobs import LoggedRequest
 from sim.server import Simulator
 from sim.world import SimConfig
+from tests import virtual_time
 from tests.contract import Exchange, specs_dir, validate
+
+virtual_time.install()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "real_time: run on an ordinary event loop (Textual, child processes)")
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    if item.get_closest_marker("real_time"):
+        return {"real_time": asyncio.new_event_loop}
+    return {"virtual_time": virtual_time.VirtualTimeLoop}
 
 
 @pytest.fixture(autouse=True)
 def private_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads or writes the user's own data (the send history) or state (logs) directories."""
+    """No test reads or writes the user's own home, settings, data (the send history) or state (logs)."""
     home = tmp_path_factory.mktemp("user")
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.setenv("HOME", str(home))
+    for kind in ("config", "data", "state"):
+        monkeypatch.setenv(f"XDG_{kind.upper()}_HOME", str(home / kind))
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ from sim.world import SimConfig
 from tests.outbound_fixtures import JANE, SMS_SENDER, settings_for
 from tests.test_fault_matrix import NthFault
 
+pytestmark = pytest.mark.real_time  # child processes killed with -9 live in real time
+
 HANG = 1.0  # seconds the simulator holds the request the child dies waiting for
 CHILD = """
 import asyncio, json, sys

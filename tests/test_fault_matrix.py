@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from core.errors import ConversationInUse, OutboundError, SendFailed
 from core.gateway import TwilioGateway
 from core.models import SendMode, SendResult
 from core.outbound import OutboundService
+from core.retry import FIRST_DELAY, MAX_DELAY, SEND_DEADLINE, now
 from core.twilio_client import open_client
 from sim.knobs import Fault
 from sim.server import Simulator
@@ -30,9 +30,10 @@ from sim.world import SimConfig
 from tests.outbound_fixtures import ALICE, BOB, CWP, INTERACTIONS, JANE, MESSAGES, SMS_SENDER, WEBHOOKS, accept, \
     draft, settings_for
 
-DEADLINE = 0.3  # the gateway's per-request deadline in the matrix: a hung request is given up quickly
-HANG = 0.45  # the simulator holds a "timeout" request this long, then does it anyway
-RETRY_AFTER = 0.2
+# Seconds on the event loop's clock, virtual in tests (tests/virtual_time.py): they cost no real time.
+DEADLINE = 10.0  # the gateway's per-request deadline, as in production
+HANG = 15.0  # the simulator holds a "timeout" request this long, then does it anyway
+RETRY_AFTER = 2
 BODY = "Fault matrix: your appointment is confirmed."
 
 _CH = r"CH[0-9a-f]{32}"
@@ -160,7 +161,7 @@ MakeService = Callable[[str, float], Awaitable[OutboundService]]
 
 async def run_case(sim: Simulator, workdir: Path, case: Case) -> Verdict:
     """One case on a fresh simulator: prepare the customer's conversations, inject the fault, send, judge."""
-    started = time.monotonic()
+    started = now()
     async with AsyncExitStack() as stack:
 
         async def make(identity: str, deadline: float) -> OutboundService:
@@ -187,7 +188,7 @@ async def run_case(sim: Simulator, workdir: Path, case: Case) -> Verdict:
         if fault in sim.world.faults.rules:
             verdict.other.append(f"the fault at {case.step.name} never fired")
         sim.world.faults.clear()
-    verdict.seconds = time.monotonic() - started
+    verdict.seconds = now() - started
     return verdict
 
 
@@ -208,12 +209,12 @@ async def _prepare(sim: Simulator, before: str, alice: OutboundService, make: Ma
             await accept(bob.gateway.client, held.task_sid or "")
 
 
-async def _settled(sim: Simulator, mark: int, limit: float = 3.0) -> None:
+async def _settled(sim: Simulator, mark: int, limit: float = 2 * HANG) -> None:
     """Waits until the simulator has finished every request of the send, hung ones included."""
-    ends = time.monotonic() + limit
+    ends = now() + limit
     # a reset or dropped request is over when its connection is cut: only hung ones still run
-    while any(e.status is None and e.fault not in ("drop", "reset") for e in sim.world.log[mark:]) and time.monotonic() < ends:
-        await asyncio.sleep(0.02)
+    while any(e.status is None and e.fault not in ("drop", "reset") for e in sim.world.log[mark:]) and now() < ends:
+        await asyncio.sleep(0.1)
 
 
 def record_deliveries(sim: Simulator) -> list[Any]:
@@ -320,13 +321,13 @@ async def test_rate_limited_create_is_posted_again_after_its_retry_after_once(
     async with open_client(settings_for(sim, tmp_path)) as client:
         gateway = TwilioGateway(client, settings_for(sim, tmp_path), deadline=DEADLINE)
         alice = OutboundService(gateway, await gateway.fetch_agent())
-        sim.fault(MESSAGES, method="POST", status=429, code=20429, retry_after=0.5)
+        sim.fault(MESSAGES, method="POST", status=429, code=20429, retry_after=RETRY_AFTER)
 
         result = await alice.send(draft(alice, SendMode.WAIT_ANY, body=BODY))
 
     posts = sim.world.log.matching("POST", MESSAGES)
     assert [p.status for p in posts] == [429, 201]
-    assert 0.5 <= posts[1].started - posts[0].started < 0.9  # Retry-After, not the 1 s default
+    assert posts[1].started - posts[0].started == pytest.approx(RETRY_AFTER)  # not the 1 s default
     assert [m.sid for m in sim.world.conversations.conversation(result.conversation_sid).messages] == [
         result.message_sid]
 
@@ -347,25 +348,24 @@ async def test_reads_are_retried_with_backoff_then_the_send_stops_before_posting
     reads = sim.world.log.matching("GET", TASKS)
     assert len(reads) == 4  # READ_ATTEMPTS
     gaps = [b.started - a.started for a, b in zip(reads, reads[1:])]
-    assert all(gap >= 0.05 for gap in gaps)
+    assert all(FIRST_DELAY / 2 <= gap <= MAX_DELAY for gap in gaps)  # backed off, with jitter
     assert [m.body for m in sim.world.conversations.conversation(earlier.conversation_sid).messages] == [
         "An earlier message"]
 
 
 async def test_retries_stop_at_the_send_deadline_and_say_nothing_reached_the_customer(
-    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim: Simulator, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr("core.retry.SEND_DEADLINE", 1.0)
     async with open_client(settings_for(sim, tmp_path)) as client:
         gateway = TwilioGateway(client, settings_for(sim, tmp_path), deadline=DEADLINE)
         alice = OutboundService(gateway, await gateway.fetch_agent())
-        sim.fault(MESSAGES, method="POST", status=429, code=20429, retry_after=5, times=None)
-        started = time.monotonic()
+        sim.fault(MESSAGES, method="POST", status=429, code=20429, retry_after=int(SEND_DEADLINE) + 5, times=None)
+        started = now()
 
         with pytest.raises(SendFailed) as failed:
             await alice.send(draft(alice, SendMode.OPEN_CHAT, body=BODY))
 
-    assert time.monotonic() - started < 1.0  # a 5 s wait would pass the deadline: not waited
+    assert now() - started < 1.0  # a wait past the deadline is not waited
     assert failed.value.reached_customer is False
     assert str(failed.value).endswith("Nothing reached the customer.")
     assert len(sim.world.log.matching("POST", MESSAGES)) == 1

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from core.twilio_client import RewritingHttpClient, close_client, make_client, open_client, rewrite_url
 from core.settings import Settings, load_settings
+from tests.virtual_time import hold
 
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "token-Wombat-9876"
@@ -27,7 +28,7 @@ async def server() -> AsyncIterator[tuple[str, list[web.Request]]]:
         )
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(2)
+        await hold(request, 2)
         return web.json_response({})
 
     app = web.Application()

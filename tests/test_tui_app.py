@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 from textual.widgets import Static
@@ -11,6 +13,8 @@ from sim.server import Simulator
 from tests.outbound_fixtures import project_settings, settings_for
 from tui.app import OutboundPanelApp
 from tui.cli import connect, where
+
+pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
 
 
 async def _shown(app: OutboundPanelApp, selector: str) -> str:

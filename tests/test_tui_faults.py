@@ -9,6 +9,8 @@ from textual.widgets import Input, TextArea
 from tests.test_fault_matrix import record_deliveries
 from tests.tui_fixtures import SimBackend, backend, settle, sim_of, text_of, type_draft  # noqa: F401 (fixture)
 
+pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
+
 SIZE = (80, 24)
 MESSAGES = r"/v1/Conversations/CH[0-9a-f]+/Messages$"
 CREATES = {"open_chat": "/v1/Interactions", "wait_me": "/v1/ConversationWithParticipants",

@@ -15,6 +15,8 @@ from tests.tui_fixtures import SimBackend, backend, settle, sim_of, text_of, typ
 from tui.screens.help import HelpScreen
 from tui.widgets.panel import OutboundPanel
 
+pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
+
 JANE = seed.CUSTOMERS[0]
 SIZE = (80, 24)
 

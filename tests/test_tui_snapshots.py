@@ -15,8 +15,10 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.outbound_fixtures import project_settings
-from tests.tui_fixtures import SimBackend, sim_of, until_shown
+from tests.tui_fixtures import SimBackend, settle, sim_of, type_draft, type_text, until_shown
 from tui.app import OutboundPanelApp
+
+pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
 
 Steps = Callable[[Pilot], Awaitable[None]]
 
@@ -33,24 +35,20 @@ def _app(tmp_path: Path, **groups: dict[str, Any]) -> tuple[OutboundPanelApp, Si
     return backend.app(), backend
 
 
-async def _connected(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 def _typing(number: str, body: str = "") -> Steps:
     async def steps(pilot: Pilot) -> None:
-        await _connected(pilot)
-        await pilot.press(*number)
+        await settle(pilot)
+        await type_text(pilot, number)
         if body:
-            await pilot.press("tab", "tab", *body)
+            await pilot.press("tab", "tab")
+            await type_text(pilot, body)
 
     return steps
 
 
 def test_initial_panel(snap_compare: Any, tmp_path: Path) -> None:
     app, _ = _app(tmp_path)
-    assert snap_compare(app, run_before=_connected)
+    assert snap_compare(app, run_before=settle)
 
 
 def test_invalid_number(snap_compare: Any, tmp_path: Path) -> None:
@@ -68,9 +66,11 @@ def test_whatsapp_chosen(snap_compare: Any, tmp_path: Path) -> None:
     app, _ = _app(tmp_path)
 
     async def steps(pilot: Pilot) -> None:
-        await _connected(pilot)
-        await pilot.press("shift+tab", "shift+tab", "right", "enter", "tab", *"4155550100", "tab", "tab", "tab",
-                          *"Hola!")  # past the canned and template choosers
+        await settle(pilot)
+        await pilot.press("shift+tab", "shift+tab", "right", "enter", "tab")
+        await type_text(pilot, "4155550100")
+        await pilot.press("tab", "tab", "tab")  # past the canned and template choosers
+        await type_text(pilot, "Hola!")
 
     assert snap_compare(app, run_before=steps)
 
@@ -94,7 +94,7 @@ def test_sent(snap_compare: Any, tmp_path: Path) -> None:
     async def steps(pilot: Pilot) -> None:
         await _typing("4155550100", "Hello Jane")(pilot)
         await pilot.press("ctrl+o")
-        await _connected(pilot)
+        await settle(pilot)
         await until_shown(pilot, backend, "Task offered to you")
 
     assert snap_compare(app, run_before=steps)
@@ -106,24 +106,24 @@ def test_refusal(snap_compare: Any, tmp_path: Path) -> None:
     async def steps(pilot: Pilot) -> None:
         await _typing("4155550100", "Hello Jane")(pilot)
         await pilot.press("ctrl+o")
-        await _connected(pilot)
+        await settle(pilot)
         await until_shown(pilot, backend, "Task offered to you")
         await pilot.press("ctrl+o")
-        await _connected(pilot)
+        await settle(pilot)
 
     assert snap_compare(app, run_before=steps)
 
 
 def test_offline_agent(snap_compare: Any, tmp_path: Path) -> None:
     app, _ = _app(tmp_path, agent={"identity": "dave@example.com"})
-    assert snap_compare(app, run_before=_connected)
+    assert snap_compare(app, run_before=settle)
 
 
 def test_help(snap_compare: Any, tmp_path: Path) -> None:
     app, _ = _app(tmp_path)
 
     async def steps(pilot: Pilot) -> None:
-        await _connected(pilot)
+        await settle(pilot)
         await pilot.press("f1")
 
     assert snap_compare(app, run_before=steps)
@@ -140,11 +140,11 @@ def test_status_of_a_send_reply_routed_to_me(snap_compare: Any, tmp_path: Path) 
     async def steps(pilot: Pilot) -> None:
         await _typing("4155550100", "Your order is ready")(pilot)
         await pilot.press("ctrl+r")
-        await _connected(pilot)
+        await settle(pilot)
         await until_shown(pilot, backend, "Task offered to you")
         pilot.app.clear_notifications()
         await pilot.press("f8")
-        await _connected(pilot)
+        await settle(pilot)
         await until_shown(pilot, backend, "Task accepted by you")
         pilot.app.clear_notifications()
         await pilot.pause()
@@ -167,7 +167,7 @@ def test_hostile_replies(snap_compare: Any, tmp_path: Path) -> None:
     async def steps(pilot: Pilot) -> None:
         await _typing("5005550014", "Hello")(pilot)  # a customer who never replies on their own
         await pilot.press("ctrl+t")
-        await _connected(pilot)
+        await settle(pilot)
         await until_shown(pilot, backend, "Delivered")
         world = sim_of(backend).world
         conversation = [c.sid for c in world.conversations.conversations.values() if c.state == "active"][-1]
@@ -187,10 +187,11 @@ def test_my_outbound_list(snap_compare: Any, tmp_path: Path) -> None:
     app, backend = _app(tmp_path)
 
     async def steps(pilot: Pilot) -> None:
-        await _connected(pilot)
+        await settle(pilot)
         for number, key in (("4155550100", "ctrl+o"), ("5005550004", "ctrl+r"), ("4155550102", "ctrl+t")):
-            await pilot.press(*number, "tab", "tab", *"Hello", key)
-            await _connected(pilot)
+            await type_draft(pilot, number, "Hello")
+            await pilot.press(key)
+            await settle(pilot)
         await until_shown(pilot, backend, "Task offered to Bob Martinez")  # Alice has the chat she opened
         pilot.app.clear_notifications()
         await pilot.press("f4")
@@ -202,10 +203,11 @@ def test_my_outbound_list(snap_compare: Any, tmp_path: Path) -> None:
 
 async def _whatsapp_to_omar(pilot: Pilot) -> None:
     """WhatsApp to a customer whose 24-hour window closed 6 hours ago (the seeded history says so)."""
-    await _connected(pilot)
-    await pilot.press("shift+tab", "shift+tab", "right", "enter", "tab", *"4155550101")
+    await settle(pilot)
+    await pilot.press("shift+tab", "shift+tab", "right", "enter", "tab")
+    await type_text(pilot, "4155550101")
     for _ in range(50):
-        await _connected(pilot)
+        await settle(pilot)
         if pilot.app.query_one("#customer").display:
             return
     raise AssertionError("the window was never shown")
@@ -232,7 +234,10 @@ def test_template_variables_with_preview(snap_compare: Any, tmp_path: Path) -> N
     async def steps(pilot: Pilot) -> None:
         await _whatsapp_to_omar(pilot)
         await pilot.press("tab", "tab", "enter", "down", "down", "down", "enter")
-        await pilot.press("tab", "ctrl+u", *"Omar", "tab", "ctrl+u", *"A-1042")
-        await _connected(pilot)
+        await pilot.press("tab", "ctrl+u")
+        await type_text(pilot, "Omar")
+        await pilot.press("tab", "ctrl+u")
+        await type_text(pilot, "A-1042")
+        await settle(pilot)
 
     assert snap_compare(app, run_before=steps)

@@ -18,6 +18,8 @@ from tests.tui_fixtures import (SimBackend, backend, settle, shown_in, sim_of,  
 from tui.screens.sends import SendsScreen
 from tui.widgets.timeline import Timeline
 
+pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
+
 SIZE = (80, 24)
 
 

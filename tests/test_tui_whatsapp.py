@@ -3,6 +3,8 @@ templates with their variables and a preview of exactly what arrives — against
 
 from __future__ import annotations
 
+import pytest
+
 from collections.abc import Callable
 
 from textual.pilot import Pilot
@@ -10,6 +12,8 @@ from textual.widgets import Button, Input, Select
 
 from sim import seed
 from tests.tui_fixtures import SimBackend, backend, sim_of, text_of, until_shown  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
 
 SIZE = (80, 24)
 OMAR, JANE, SAM = "4155550101", "4155550100", "4155550103"  # window closed, window open, replied STOP
