@@ -27,7 +27,16 @@ from pydantic_settings import SettingsError as _SourceError
 from core.paths import user_dir
 from core.sids import AccountSid, ApiKeySid, FlowSid, QueueSid, WorkerSid, WorkflowSid, WorkspaceSid
 
-PROJECT_SETTINGS_FILE = Path(__file__).resolve().parents[1] / "settings.toml"
+
+def _project_settings_file() -> Path:
+    """The repository's top-level settings.toml: there in a checkout or an editable install; an installed
+    wheel carries it as core/settings.toml (setup.py copies it in at build time)."""
+    package = Path(__file__).resolve().parent
+    shipped = package / "settings.toml"
+    return shipped if shipped.is_file() else package.parent / "settings.toml"
+
+
+PROJECT_SETTINGS_FILE = _project_settings_file()
 ENV_PREFIX = "OUTBOUND_PANEL_"
 USER_SETTINGS_ENV = "OUTBOUND_PANEL_SETTINGS"
 # The only names under which credentials are read from the environment and .env.
