@@ -11,7 +11,7 @@ from textual.widgets import Button, Input, Select, TextArea
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL
 from sim import seed
 from tests.outbound_fixtures import project_settings
-from tests.tui_fixtures import SimBackend, backend, settle, sim_of, text_of, type_draft  # noqa: F401 (fixture)
+from tests.tui_fixtures import SimBackend, backend, settle, sim_of, text_of, type_draft, type_text  # noqa: F401 (fixture)
 from tui.screens.help import HelpScreen
 from tui.widgets.panel import OutboundPanel
 
@@ -94,7 +94,7 @@ async def test_letters_never_reach_the_destination(backend: SimBackend) -> None:
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press(*"+1 415abc555-0100+")
+        await type_text(pilot, "+1 415abc555-0100+")
         assert app.query_one("#destination", Input).value == "+14155550100"  # digits and a leading + only
         assert text_of(app, "#destination-mark") == "✓ +1 415-555-0100"
 
@@ -103,7 +103,7 @@ async def test_empty_body_blocks_send(backend: SimBackend) -> None:
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press(*"4155550100")
+        await type_text(pilot, "4155550100")
         assert text_of(app, "#problem") == "Send unavailable: Write a message (or choose a template) before sending."
         before = len(sim_of(backend).world.log)
         await pilot.press("ctrl+r")
@@ -129,7 +129,8 @@ async def test_canned_message_fills_the_body_and_stays_editable(backend: SimBack
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press(*"4155550100", "tab", "enter", "down", "enter")
+        await type_text(pilot, "4155550100")
+        await pilot.press("tab", "enter", "down", "enter")  # the canned chooser opens: one key at a time
         body = app.query_one("#body", TextArea)
         assert app.settings.canned.sms[0].startswith("Hi {customer_name}, this is {agent_first_name} from")
         filled = app.settings.canned.sms[0].replace("{agent_first_name}", "Alice")  # known: filled in
@@ -139,8 +140,11 @@ async def test_canned_message_fills_the_body_and_stays_editable(backend: SimBack
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert len(sim_of(backend).world.log) == before  # refused before any request
-        await pilot.press("tab", "ctrl+home", *["right"] * 3, *["shift+right"] * len("{customer_name}"), *"Jane")
-        await pilot.press("down", "down", "down", "end", *" Thanks!")  # to the end of the last visual line
+        # moving keys one at a time: a binding's action runs after the characters typed at the same moment
+        await pilot.press("tab", "ctrl+home", *["right"] * 3, *["shift+right"] * len("{customer_name}"))
+        await type_text(pilot, "Jane")
+        await pilot.press("down", "down", "down", "end")  # to the end of the last visual line
+        await type_text(pilot, " Thanks!")
         expected = filled.replace("{customer_name}", "Jane") + " Thanks!"
         assert body.text == expected
         await pilot.press("ctrl+r")
@@ -158,7 +162,10 @@ async def test_whatsapp_hides_the_sender_with_one_number_and_drops_segments(back
         panel = app.query_one(OutboundPanel)
         assert panel.channel.value == "whatsapp"
         assert not app.query_one("#sender-row").display
-        await pilot.press("tab", *"4155550100", "tab", "tab", "tab", *"Hola")  # past canned and template
+        await pilot.press("tab")
+        await type_text(pilot, "4155550100")
+        await pilot.press("tab", "tab", "tab")  # past canned and template
+        await type_text(pilot, "Hola")
         assert text_of(app, "#counter") == "4/1600 characters"
         await pilot.press("ctrl+t")
         await settle(pilot)
@@ -300,7 +307,8 @@ async def test_command_palette_offers_the_send_modes(backend: SimBackend) -> Non
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await type_draft(pilot, "4155550100", "From the palette")
-        await pilot.press("ctrl+p", *"open chat")
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "open chat")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await settle(pilot)

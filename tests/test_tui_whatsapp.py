@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select
 
 from sim import seed
-from tests.tui_fixtures import SimBackend, backend, sim_of, text_of, until_shown  # noqa: F401 (fixture)
+from tests.tui_fixtures import SimBackend, backend, sim_of, text_of, type_text, until_shown  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
 
@@ -31,7 +31,8 @@ async def until(pilot: Pilot, done: Callable[[], bool], tries: int = 50) -> None
 async def whatsapp_to(pilot: Pilot, number: str) -> None:
     """From the start (destination focused): channel WhatsApp, then the number; waits for the customer check."""
     await until(pilot, lambda: not pilot.app.query_one("#panel").disabled)
-    await pilot.press("shift+tab", "shift+tab", "right", "enter", "tab", *number)
+    await pilot.press("shift+tab", "shift+tab", "right", "enter", "tab")
+    await type_text(pilot, number)
     await until(pilot, lambda: pilot.app.query_one("#customer").display)
 
 
@@ -58,7 +59,10 @@ async def test_a_closed_window_leads_to_an_approved_template_with_keys_only_and_
         assert options[1:4] == ["appointment_reminder (en) · approved", "follow_up (en) · approved",
                                 "order_update (en) · approved"]
         await pilot.press("down", "down", "down", "enter")  # order_update: {{first_name}}, {{order_id}}
-        await pilot.press("tab", "ctrl+u", *'Omar "O\'Neil"', "tab", "ctrl+u", *"A-1042")
+        await pilot.press("tab", "ctrl+u")
+        await type_text(pilot, 'Omar "O\'Neil"')
+        await pilot.press("tab", "ctrl+u")
+        await type_text(pilot, "A-1042")
         await until(pilot, lambda: text_of(app, "#preview") == 'Preview: Hello Omar "O\'Neil", your order A-1042 '
                                                               "has shipped.")
         name, order = 'Omar "O\'Neil" حداد 👋', "A-1042\nB"  # what keys cannot type, set as the field's value
@@ -83,7 +87,9 @@ async def test_an_open_window_says_when_it_closes_and_free_text_goes(backend: Si
         await whatsapp_to(pilot, JANE)
         assert text_of(app, "#customer") == "WhatsApp window open — closes in 22 h"  # she wrote 2 h before start
         assert app.query_one("#body-box").display and not app.query_one("#template-form").display
-        await pilot.press("tab", "tab", "tab", *"Hola Jane", "ctrl+r")
+        await pilot.press("tab", "tab", "tab")
+        await type_text(pilot, "Hola Jane")
+        await pilot.press("ctrl+r")
         await until_shown(pilot, backend, "Delivered")
 
 
@@ -102,11 +108,12 @@ async def test_a_customer_who_replied_stop_is_named_before_writing(backend: SimB
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: not app.query_one("#panel").disabled)
-        await pilot.press(*SAM)
+        await type_text(pilot, SAM)
         await until(pilot, lambda: app.query_one("#customer").display)
         assert text_of(app, "#customer") == "Opted out: this customer replied STOP"
         assert "opted out" in text_of(app, "#problem")  # before a word is written
-        await pilot.press("tab", "tab", *"Hello Sam")
+        await pilot.press("tab", "tab")
+        await type_text(pilot, "Hello Sam")
         assert "opted out of messages from +1 501-712-2661 (they replied STOP)" in text_of(app, "#problem")
         before = requests(backend)
         await pilot.press("ctrl+r")

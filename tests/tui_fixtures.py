@@ -90,13 +90,14 @@ async def settle(pilot: Pilot) -> None:
 
 async def type_text(pilot: Pilot, text: str) -> None:
     """Types `text` into the focused field as a fast typist does: every key sent at once, then the app settles.
-    (pilot.press waits for the app to go idle after each key: a tenth of a second a key.)"""
+    (pilot.press waits for the app to go idle after each key: a tenth of a second a key.) Only characters: a
+    key bound to an action (tab, arrows) runs after the characters sent with it, so those go by pilot.press."""
     driver = pilot.app._driver
     assert driver is not None
     for char in text:
-        key = events.Key(char if char.isalnum() else _character_to_key(char), char)
-        key.set_sender(pilot.app)
-        driver.send_message(key)
+        event = events.Key(char if char.isalnum() else _character_to_key(char), char)
+        event.set_sender(pilot.app)
+        driver.send_message(event)
     await pilot.pause()
 
 
