@@ -49,7 +49,7 @@ async def twilio_middleware(request: web.Request, handler: Handler) -> web.Strea
     world.log.append(entry)
     try:
         if world.config.latency:
-            await _hold(entry, world.config.latency)
+            await _hold(world, entry, world.config.latency)
         fault = world.faults.take(request.method, request.path)
         entry.fault = fault.kind if fault else None
         if fault and fault.kind == "reset":
@@ -59,7 +59,7 @@ async def twilio_middleware(request: web.Request, handler: Handler) -> web.Strea
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
             raise TwilioError(fault.status, fault.code or fault.status, fault.message, headers)
         if fault and fault.kind == "timeout":
-            await _hold(entry, fault.hang)
+            await _hold(world, entry, fault.hang)
         response = await _authenticated(request, handler, world)
         if fault and fault.kind == "drop":
             _abort(request)
@@ -74,12 +74,16 @@ async def twilio_middleware(request: web.Request, handler: Handler) -> web.Strea
     return response
 
 
-async def _hold(entry: LoggedRequest, seconds: float) -> None:
-    """Keeps the request waiting (latency, a hang), marked as held while it waits."""
+async def _hold(world: World, entry: LoggedRequest, seconds: float) -> None:
+    """Keeps the request waiting (latency, a hang), marked as held while it waits; stopping ends the wait."""
     entry.held = True
+    task = asyncio.current_task()
+    assert task is not None
+    world.holding.add(task)
     try:
         await asyncio.sleep(seconds)
     finally:
+        world.holding.discard(task)
         entry.held = False
 
 
@@ -124,6 +128,8 @@ class Simulator:
 
     async def stop(self) -> None:
         self.world.clock.cancel_all()
+        for held in list(self.world.holding):  # a held request is never answered: its connection just ends
+            held.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -52,6 +53,7 @@ class World:
         self.sid = SidFactory(self.config.random_seed)
         self.faults = Faults()
         self.log = RequestLog()
+        self.holding: set[asyncio.Task[object]] = set()  # requests kept waiting (latency, hangs) right now
         self.content = ContentDomain(self)
         self.taskrouter = TaskRouterDomain(self)
         self.conversations = ConversationsDomain(self)

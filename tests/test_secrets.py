@@ -151,7 +151,7 @@ async def test_sends_in_every_mode_never_show_the_secret(sim: Simulator, tmp_pat
             result = await session.send(payload)
             outputs.add(f"send {payload}", f"{result!s} {result!r}")
         until_replied(sim)
-        await asyncio.sleep(1.0)  # the watcher polls in real time: let it read what happened
+        await asyncio.sleep(1.0)  # a second on the loop's (virtual) clock: the watcher reads what happened
         assert len(session.history.sends()) == len(SENDS)
         outputs.add("sends", repr(session.history.sends()))
         outputs.add("session", f"{label} {session!r} {session.agent!r}")

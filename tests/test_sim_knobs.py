@@ -74,7 +74,7 @@ async def test_timeout_fault_holds_the_request_past_the_client_deadline(sim: Sim
         with pytest.raises(asyncio.TimeoutError):
             await impatient.conversations.v1.conversations.create_async()
         assert _count(sim) == 0
-        await asyncio.sleep(0.4)  # real time: the hang is the server's, not the simulated clock's
+        await asyncio.sleep(0.4)  # the event loop's clock: the hang is the server's, not the simulated world's
         assert _count(sim) == 1  # done late, after the client gave up
     finally:
         await http.close()

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 from textual import events
+from textual.command import CommandList
 from textual.widgets import Button, Input, Select, TextArea
 
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL
 from sim import seed
 from tests.outbound_fixtures import project_settings
-from tests.tui_fixtures import SimBackend, backend, settle, sim_of, text_of, type_draft, type_text  # noqa: F401 (fixture)
+from tests.tui_fixtures import (SimBackend, backend, settle, sim_of, text_of,  # noqa: F401 (fixture)
+                                 type_draft, type_text, until)
 from tui.screens.help import HelpScreen
 from tui.widgets.panel import OutboundPanel
 
@@ -309,7 +311,7 @@ async def test_command_palette_offers_the_send_modes(backend: SimBackend) -> Non
         await type_draft(pilot, "4155550100", "From the palette")
         await pilot.press("ctrl+p")
         await type_text(pilot, "open chat")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: app.screen.query_one(CommandList).option_count > 0)  # the palette found it
         await pilot.press("enter")
         await settle(pilot)
         assert text_of(app, "#status") == "Sent to +1 415-555-0100: chat task opened for you."

@@ -4,28 +4,17 @@ templates with their variables and a preview of exactly what arrives — against
 from __future__ import annotations
 
 import pytest
-
-from collections.abc import Callable
-
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select
 
 from sim import seed
-from tests.tui_fixtures import SimBackend, backend, sim_of, text_of, type_text, until_shown  # noqa: F401 (fixture)
+from tests.tui_fixtures import (SimBackend, backend, sim_of, text_of, type_text, until,  # noqa: F401 (fixture)
+                                 until_shown)
 
 pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
 
 SIZE = (80, 24)
 OMAR, JANE, SAM = "4155550101", "4155550100", "4155550103"  # window closed, window open, replied STOP
-
-
-async def until(pilot: Pilot, done: Callable[[], bool], tries: int = 50) -> None:
-    for _ in range(tries):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-        if done():
-            return
-    raise AssertionError("the screen never got there")
 
 
 async def whatsapp_to(pilot: Pilot, number: str) -> None:

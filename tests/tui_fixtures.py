@@ -4,7 +4,7 @@ snapshot tests."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -69,6 +69,16 @@ async def until_shown(pilot: Pilot, backend: SimBackend, text: str, selector: st
         return " ".join(text.split()) in " ".join(shown_in(pilot.app.screen.query_one(selector, Timeline)).split())
 
     await advance_until(sim_of(backend), done, then=pilot.pause)
+
+
+async def until(pilot: Pilot, done: Callable[[], bool], tries: int = 200) -> None:
+    """Until the screen shows what `done()` looks for (workers finished, messages handled), or fails."""
+    for _ in range(tries):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if done():
+            return
+    raise AssertionError("the screen never got there")
 
 
 def text_of(app: App[None], selector: str) -> str:
