@@ -10,6 +10,7 @@ wall time (install included), pytest's own time, the counts and the slowest test
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -29,7 +30,7 @@ def one_run(workdir: Path) -> tuple[float, int, str]:
     subprocess.run(["git", "clone", "-q", str(ROOT), str(workdir / "main")], check=True)
     started = time.monotonic()
     done = subprocess.run(["bash", ".ci/run"], cwd=workdir / "main", capture_output=True, text=True,
-                          env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home()), "CI": "true"})
+                          env={**os.environ, "CI": "true"})
     return time.monotonic() - started, done.returncode, done.stdout + done.stderr
 
 
