@@ -121,7 +121,8 @@ class TwilioGateway:
         self._workspace = client.taskrouter.v1.workspaces(settings.flex.workspace_sid)
         self._agent_worker_sid: str | None = None  # known once fetch_agent has found the worker
 
-    async def _call(self, what: str, call: Awaitable[T]) -> T:
+    async def call(self, what: str, call: Awaitable[T]) -> T:
+        """Awaits one SDK call within the deadline; every failure becomes a typed error naming `what`."""
         try:
             return await asyncio.wait_for(call, self.deadline)
         except TimeoutError:
@@ -148,7 +149,7 @@ class TwilioGateway:
 
     async def activities(self) -> list[Activity]:
         """The workspace's TaskRouter activities, in Twilio's order."""
-        found = await self._call("listing the agent activities", self._workspace.activities.list_async())
+        found = await self.call("listing the agent activities", self._workspace.activities.list_async())
         return [Activity(sid=a.sid, name=a.friendly_name, available=bool(a.available)) for a in found]
 
     async def set_agent_activity(self, activity_sid: str) -> AgentInfo:
@@ -156,7 +157,7 @@ class TwilioGateway:
         worker_sid = self._agent_worker_sid or self.settings.agent.worker_sid
         if worker_sid is None:
             worker_sid = (await self.fetch_agent()).sid
-        worker = await self._call("changing the agent's activity",
+        worker = await self.call("changing the agent's activity",
                                   self._workspace.workers(worker_sid).update_async(activity_sid=activity_sid))
         return _agent_info(worker)
 
@@ -171,8 +172,8 @@ class TwilioGateway:
     async def _worker(self, what: str, *, sid: str | None, friendly_name: str | None) -> Any | None:
         """The worker with this SID when one is given (NotFound if none), else the one with this friendly name."""
         if sid:
-            return await self._call(what, self._workspace.workers(sid).fetch_async())
-        found = await self._call(what, self._workspace.workers.list_async(friendly_name=friendly_name, limit=1))
+            return await self.call(what, self._workspace.workers(sid).fetch_async())
+        found = await self.call(what, self._workspace.workers.list_async(friendly_name=friendly_name, limit=1))
         return found[0] if found else None
 
     # -- conversations -----------------------------------------------------------------------------
@@ -180,7 +181,7 @@ class TwilioGateway:
     async def create_conversation(self, address: str, proxy_address: str, attributes: dict[str, Any]) -> str:
         """One round trip: the conversation, its customer participant and its attributes."""
         participant = json.dumps({"messaging_binding": {"address": address, "proxy_address": proxy_address}})
-        conversation = await self._call(
+        conversation = await self.call(
             "creating the conversation",
             self._conversations.conversation_with_participants.create_async(
                 attributes=json.dumps(attributes), participant=[participant]
@@ -195,7 +196,7 @@ class TwilioGateway:
 
     async def participations(self, address: str) -> list[Participation]:
         """Every conversation of this address, closed ones too, with its sender (ParticipantConversations)."""
-        found = await self._call("looking for the customer's conversation",
+        found = await self.call("looking for the customer's conversation",
                                  self._conversations.participant_conversations.list_async(address=address, page_size=50))
         return [Participation(conversation_sid=r.conversation_sid, state=str(r.conversation_state or ""),
                               date_created=r.conversation_date_created, date_updated=r.conversation_date_updated,
@@ -203,29 +204,29 @@ class TwilioGateway:
                 for r in found]
 
     async def set_attributes(self, conversation_sid: str, attributes: dict[str, Any]) -> None:
-        await self._call("updating the conversation's routing",
+        await self.call("updating the conversation's routing",
                          self._conversations.conversations(conversation_sid).update_async(
                              attributes=json.dumps(attributes)))
 
     async def conversation_attributes(self, conversation_sid: str) -> dict[str, Any]:
-        conversation = await self._call("reading the conversation",
+        conversation = await self.call("reading the conversation",
                                         self._conversations.conversations(conversation_sid).fetch_async())
-        return _json(conversation.attributes)
+        return json_object(conversation.attributes)
 
     async def agent_identities(self, conversation_sid: str) -> list[str]:
         """Chat identities (agents) in the conversation, decoded to worker friendly names."""
-        participants = await self._call("reading the conversation's participants",
+        participants = await self.call("reading the conversation's participants",
                                         self._conversations.conversations(conversation_sid).participants.list_async())
         return [decode_identity(p.identity) for p in participants if p.identity]
 
     async def has_studio_webhook(self, conversation_sid: str) -> bool:
-        webhooks = await self._call("reading the conversation's webhooks",
+        webhooks = await self.call("reading the conversation's webhooks",
                                     self._conversations.conversations(conversation_sid).webhooks.list_async())
         return any(w.target == "studio" for w in webhooks)
 
     async def add_studio_webhook(self, conversation_sid: str) -> None:
         """The reply route of the wait modes: the customer's reply starts the inbound Studio flow."""
-        await self._call("adding the reply route",
+        await self.call("adding the reply route",
                          self._conversations.conversations(conversation_sid).webhooks.create_async(
                              target="studio", configuration_flow_sid=self.settings.flex.inbound_studio_flow_sid))
 
@@ -241,29 +242,29 @@ class TwilioGateway:
                                          attributes=attributes)
         else:
             call = messages.create_async(author=author, body=body, attributes=attributes)
-        message = await self._call("sending the message", call)
+        message = await self.call("sending the message", call)
         return message.sid
 
     async def find_message(self, conversation_sid: str, send_id: str) -> str | None:
         """The SID of the message posted with this send_id, if it landed."""
-        messages = await self._call("checking whether the message was sent",
+        messages = await self.call("checking whether the message was sent",
                                     self._conversations.conversations(conversation_sid).messages.list_async(
                                         order="desc", page_size=50, limit=50))
-        return next((m.sid for m in messages if _json(m.attributes).get(SEND_ID) == send_id), None)
+        return next((m.sid for m in messages if json_object(m.attributes).get(SEND_ID) == send_id), None)
 
     async def message_sids(self, conversation_sid: str) -> list[str]:
-        messages = await self._call("checking the conversation's messages",
+        messages = await self.call("checking the conversation's messages",
                                     self._conversations.conversations(conversation_sid).messages.list_async(
                                         order="desc", page_size=20, limit=20))
         return [m.sid for m in messages]
 
     async def delete_conversation(self, conversation_sid: str) -> None:
-        await self._call("removing the unused conversation",
+        await self.call("removing the unused conversation",
                          self._conversations.conversations(conversation_sid).delete_async())
 
     async def content_templates(self) -> list[ContentTemplate]:
         """Every content template of the account with its WhatsApp approval (one ContentAndApprovals request)."""
-        found = await self._call("listing the content templates",
+        found = await self.call("listing the content templates",
                                  self.client.content.v1.content_and_approvals.list_async(page_size=1000))
         return [ContentTemplate.from_twilio(sid=r.sid, friendly_name=r.friendly_name, language=r.language,
                                             variables=r.variables, types=r.types, approval_requests=r.approval_requests)
@@ -272,7 +273,7 @@ class TwilioGateway:
     # -- flex and taskrouter -----------------------------------------------------------------------
 
     async def create_interaction(self, channel: dict[str, Any], routing_properties: dict[str, Any]) -> CreatedInteraction:
-        interaction = await self._call(
+        interaction = await self.call(
             "opening the chat task",
             self.client.flex_api.v1.interaction.create_async(
                 channel=channel, routing={"properties": routing_properties}
@@ -282,32 +283,32 @@ class TwilioGateway:
         return CreatedInteraction(
             interaction_sid=interaction.sid,
             channel_sid=interaction.channel["sid"],
-            conversation_sid=_json(task["attributes"])["conversationSid"],
+            conversation_sid=json_object(task["attributes"])["conversationSid"],
             task_sid=task["sid"],
         )
 
     async def close_interaction(self, created: CreatedInteraction) -> None:
         """Closes the chat: Flex closes its conversation and ends its task."""
-        await self._call("closing the chat task",
+        await self.call("closing the chat task",
                          self.client.flex_api.v1.interaction(created.interaction_sid)
                          .channels(created.channel_sid).update_async(status="closed", routing={"status": "closed"}))
 
     async def cancel_task(self, task_sid: str) -> None:
-        await self._call("cancelling the chat task",
+        await self.call("cancelling the chat task",
                          self._workspace.tasks(task_sid).update_async(
                              assignment_status="canceled", reason="outbound message could not be sent"))
 
     async def live_tasks(self, conversation_sid: str) -> list[LiveTask]:
-        tasks = await self._call("looking for the conversation's task",
+        tasks = await self.call("looking for the conversation's task",
                                  self._workspace.tasks.list_async(
                                      evaluate_task_attributes=f'conversationSid == "{conversation_sid}"',
                                      assignment_status=_LIVE_TASK_STATUSES))
-        return [LiveTask(sid=t.sid, assignment_status=t.assignment_status, attributes=_json(t.attributes))
+        return [LiveTask(sid=t.sid, assignment_status=t.assignment_status, attributes=json_object(t.attributes))
                 for t in tasks]
 
     async def task_worker_sid(self, task_sid: str) -> str | None:
         """The worker a task is reserved or assigned to, if any."""
-        reservations = await self._call("looking up who holds the task",
+        reservations = await self.call("looking up who holds the task",
                                         self._workspace.tasks(task_sid).reservations.list_async())
         held = [r for r in reservations if r.reservation_status in ("pending", "accepted", "wrapping")]
         return held[0].worker_sid if held else None
@@ -316,7 +317,7 @@ class TwilioGateway:
 
     async def recent_messages(self, conversation_sid: str, page_size: int = 20) -> list[MessageView]:
         """The conversation's newest messages (one request, newest first) with their delivery summaries."""
-        page = await self._call("reading the conversation's messages",
+        page = await self.call("reading the conversation's messages",
                                 self._conversations.conversations(conversation_sid).messages.page_async(
                                     order="desc", page_size=page_size))
         return [MessageView(sid=m.sid, index=int(m.index or 0), author=m.author or "", body=m.body,
@@ -325,14 +326,14 @@ class TwilioGateway:
 
     async def receipts(self, conversation_sid: str, message_sid: str) -> list[ReceiptView]:
         """The message's delivery receipts (one per SMS/WhatsApp recipient), with Twilio's error codes."""
-        found = await self._call("reading the message's delivery receipts",
+        found = await self.call("reading the message's delivery receipts",
                                  self._conversations.conversations(conversation_sid).messages(message_sid)
                                  .delivery_receipts.list_async(page_size=50))
         return [ReceiptView(status=str(r.status or ""), error_code=r.error_code or None) for r in found]
 
     async def conversation_state(self, conversation_sid: str) -> str:
         """active, inactive or closed."""
-        conversation = await self._call("reading the conversation",
+        conversation = await self.call("reading the conversation",
                                         self._conversations.conversations(conversation_sid).fetch_async())
         return str(conversation.state or "")
 
@@ -341,16 +342,16 @@ class TwilioGateway:
         if not conversation_sids:
             return []
         expression = "conversationSid IN [" + ", ".join(json.dumps(s) for s in conversation_sids) + "]"
-        found = await self._call("reading the conversations' tasks",
+        found = await self.call("reading the conversations' tasks",
                                  self._workspace.tasks.list_async(evaluate_task_attributes=expression,
                                                                   page_size=1000))
-        return [TaskView(sid=t.sid, conversation_sid=_json(t.attributes).get("conversationSid"),
+        return [TaskView(sid=t.sid, conversation_sid=json_object(t.attributes).get("conversationSid"),
                          assignment_status=str(t.assignment_status or ""), date_created=t.date_created,
                          date_updated=t.date_updated) for t in found]
 
     async def task_holder(self, task_sid: str) -> Holder | None:
         """The worker holding the task's live reservation (pending, accepted or wrapping), if any."""
-        reservations = await self._call("looking up who holds the task",
+        reservations = await self.call("looking up who holds the task",
                                         self._workspace.tasks(task_sid).reservations.list_async())
         held = [r for r in reservations if r.reservation_status in ("pending", "accepted", "wrapping")]
         if not held:
@@ -363,12 +364,12 @@ class TwilioGateway:
         verb = "accepting" if accept else "rejecting"
         reservation = self._workspace.tasks(task_sid).reservations(reservation_sid)
         try:
-            await self._call(f"{verb} the task",
+            await self.call(f"{verb} the task",
                              reservation.update_async(reservation_status="accepted" if accept else "rejected"))
         except TwilioError as error:
             if error.status != 400:
                 raise
-            status = (await self._call("reading the task's reservation", reservation.fetch_async())).reservation_status
+            status = (await self.call("reading the task's reservation", reservation.fetch_async())).reservation_status
             raise TwilioError(f"The task is no longer offered to you: its reservation is {status}.",
                               code=error.code, status=error.status) from None
 
@@ -385,10 +386,11 @@ def _agent_info(worker: Any) -> AgentInfo:
 
 def _full_name(worker: Any) -> str:
     """Flex's `full_name` worker attribute, else the friendly name."""
-    return _json(worker.attributes).get("full_name") or worker.friendly_name
+    return json_object(worker.attributes).get("full_name") or worker.friendly_name
 
 
-def _json(text: str | None) -> dict[str, Any]:
+def json_object(text: str | None) -> dict[str, Any]:
+    """A JSON object from Twilio's attribute strings; anything else reads as {}."""
     try:
         value = json.loads(text or "{}")
     except ValueError:

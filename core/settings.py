@@ -217,6 +217,7 @@ class SimSettings(_Group):
     customer_reply_delay: Annotated[float, Field(ge=0)]
     delivery_delay: Annotated[float, Field(ge=0)]
     colleague_accept_delay: Annotated[Annotated[float, Field(ge=0)] | None, BeforeValidator(_seconds_or_off)]
+    inbound_every: Annotated[Annotated[float, Field(gt=0)] | None, BeforeValidator(_seconds_or_off)]
     port: Annotated[int, Field(ge=0, le=65535)]
 
 

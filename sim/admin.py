@@ -1,4 +1,5 @@
-"""The simulator's own control endpoints under /_sim/ (same Basic auth): latency, faults, request log, clock."""
+"""The simulator's own control endpoints under /_sim/ (same Basic auth): latency, faults, request log, clock,
+and a customer writing in."""
 
 from __future__ import annotations
 
@@ -54,9 +55,21 @@ async def advance_clock(request: web.Request) -> web.Response:
     return web.json_response({"ran": ran, "now": world.now()})
 
 
+async def write_in(request: web.Request) -> web.Response:
+    """A customer starts a conversation: {"from": "+1…" (or "whatsapp:+1…"), "to": our number, "body": "…"}."""
+    body = await request.json()
+    if not all(isinstance(body.get(key), str) and body[key] for key in ("from", "to", "body")):
+        raise bad_request("An inbound message needs 'from', 'to' and 'body'")
+    to = body["to"] if not body["from"].startswith("whatsapp:") or body["to"].startswith("whatsapp:") \
+        else "whatsapp:" + body["to"]
+    message = world_of(request).customers.write_in(body["from"], to, body["body"])
+    return web.json_response({"conversation_sid": message.conversation_sid, "message_sid": message.sid}, status=201)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/_sim/requests", get_requests)
     app.router.add_post("/_sim/faults", add_fault)
     app.router.add_delete("/_sim/faults", clear_faults)
     app.router.add_post("/_sim/latency", set_latency)
     app.router.add_post("/_sim/clock/advance", advance_clock)
+    app.router.add_post("/_sim/inbound", write_in)

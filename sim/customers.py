@@ -6,7 +6,8 @@ is only an opt-out keyword (STOP, …) blocks that sender until an opt-in keywor
 
 A customer replies `customer_reply_delay` seconds after one of our messages is delivered, unless
 their number is a magic number that never replies or the conversation is no longer active.
-Several of our messages delivered before the reply get one reply, not one each.
+Several of our messages delivered before the reply get one reply, not one each. They answer a few
+turns of a conversation (a greeting, a question, a goodbye), then nothing more.
 """
 
 from __future__ import annotations
@@ -33,11 +34,15 @@ def name_of(address: str) -> str:
     return NAMES.get(bare(address), "a customer")
 
 
-def reply_text(address: str, their_message: str | None) -> str:
-    """What the customer answers: friendly, deterministic, naming them and quoting what they got."""
+def reply_text(address: str, their_message: str | None, turn: int = 0) -> str | None:
+    """What the customer answers to our message in their `turn` of the conversation (0 = first): friendly,
+    deterministic, quoting what they got; after a few turns they have nothing more to say (None)."""
     text = " ".join((their_message or "").split())
     quote = text if len(text) <= QUOTE_LENGTH else text[:QUOTE_LENGTH].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
-    return f'Hi, this is {name_of(address)}. Thanks for your message "{quote}" Yes, I can talk now.'
+    turns = [f'Hi, this is {name_of(address)}. Thanks for your message "{quote}" Yes, I can talk now.',
+             f'OK. About "{quote}": could you tell me a bit more?',
+             "That works for me. Thank you, bye!"]
+    return turns[turn] if turn < len(turns) else None
 
 
 class Customers:
@@ -49,6 +54,8 @@ class Customers:
         self._opted_out: set[tuple[str, str]] = set()
         # (conversation SID, customer address) -> the message the customer is about to answer
         self._replying: dict[tuple[str, str], str] = {}
+        self._turns: dict[tuple[str, str], int] = {}  # (conversation SID, customer address) -> replies written
+        self._written_in = 0  # conversations customers started on their own (inbound_every)
 
     def window_open(self, address: str, proxy_address: str) -> bool:
         """Whether the customer wrote to this sender within the last 24 hours (free-form WhatsApp allowed)."""
@@ -90,8 +97,39 @@ class Customers:
         if not any(p.address == address for p in conversation.participants.values()):
             return  # removed from the conversation meanwhile
         answered = next((m for m in conversation.messages if m.sid == message_sid), None)
-        body = reply_text(address, answered.body if answered else None)
-        self.world.conversations.add_message(conversation_sid, author=address, body=body)
+        turn = self._turns.get(key, 0)
+        body = reply_text(address, answered.body if answered else None, turn)
+        if body is not None:
+            self._turns[key] = turn + 1
+            self.world.conversations.add_message(conversation_sid, author=address, body=body)
+
+    def write_in(self, address: str, proxy_address: str, body: str) -> Message:
+        """The customer writes to our number out of the blue: Twilio makes a conversation (with the inbound
+        Studio flow as its webhook, as a number's address configuration does) and the flow sends it to Flex."""
+        conversations = self.world.conversations
+        conversation = conversations.create_conversation(friendly_name=f"Inbound from {address}")
+        try:
+            conversations.add_participant(conversation.sid, address=address, proxy_address=proxy_address)
+        except TwilioError:
+            conversations.close(conversation.sid)  # already in an open conversation with this number
+            raise
+        conversations.add_webhook(conversation.sid, target="studio",
+                                  configuration={"flow_sid": seed.STUDIO_FLOW_SID})
+        return conversations.add_message(conversation.sid, author=address, body=body)
+
+    def write_in_now_and_then(self) -> None:
+        """Every `inbound_every` seconds a seeded customer with no open conversation writes in (demos)."""
+        every = self.world.config.inbound_every
+        if every is None:
+            return
+        busy = {c.customer.address for c in self.world.conversations.conversations.values()
+                if c.state != "closed" and c.customer is not None}
+        free = [c for c in seed.CUSTOMERS if c.address not in busy]
+        if free:
+            customer = free[self._written_in % len(free)]
+            self._written_in += 1
+            self.write_in(customer.address, seed.SMS_SENDERS[0], f"Hi, this is {customer.name}. Can someone help me?")
+        self.world.clock.call_later(every, self.write_in_now_and_then)
 
     def say(self, conversation_sid: str, body: str) -> Message:
         """The conversation's customer writes `body` now (tests, demos, the /_sim/ admin route)."""

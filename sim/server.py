@@ -118,6 +118,8 @@ class Simulator:
         self.base_url = ""
 
     async def start(self) -> str:
+        if self.world.config.inbound_every is not None:
+            self.world.clock.call_later(self.world.config.inbound_every, self.world.customers.write_in_now_and_then)
         self._runner = web.AppRunner(build_app(self.world), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port)

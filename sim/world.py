@@ -28,6 +28,8 @@ class SimConfig:
     # Worker friendly names (Flex identities, e.g. "alice@example.com") of the people at a terminal:
     # their reservations are never accepted for them.
     humans: frozenset[str] = frozenset()
+    # Seconds between seeded customers writing in on their own (a conversation of theirs, routed to Flex); None = never.
+    inbound_every: float | None = None
     latency: float = 0.0  # seconds added to every request
     random_seed: int | None = None  # fixes SIDs for reproducible runs
     manual_clock: bool = False  # tests move time with World.clock.advance()

@@ -314,3 +314,29 @@ async def test_say_needs_a_customer_in_the_conversation(sim: Simulator, client: 
     with pytest.raises(TwilioError) as caught:
         sim.world.customers.say(conversation.sid, "hello")
     assert caught.value.status == 400
+
+
+async def test_a_customer_writing_in_starts_a_conversation_routed_to_flex(sim: Simulator, client: Client) -> None:
+    token = base64.b64encode(f"{seed.ACCOUNT_SID}:{seed.DEMO_AUTH_TOKEN}".encode()).decode()
+    async with aiohttp.ClientSession(headers={"Authorization": f"Basic {token}"}) as session:
+        async with session.post(f"{sim.base_url}/_sim/inbound",
+                                json={"from": OMAR.address, "to": seed.SMS_SENDERS[0], "body": "Help please"}) as r:
+            assert r.status == 201
+            created = await r.json()
+        async with session.post(f"{sim.base_url}/_sim/inbound", json={"from": OMAR.address}) as r:
+            assert r.status == 400
+    conversation = sim.world.conversations.conversation(created["conversation_sid"])
+    assert [(m.author, m.body) for m in conversation.messages] == [(OMAR.address, "Help please")]
+    [task] = sim.world.taskrouter.tasks_for_conversation(conversation.sid)
+    assert task.attributes["direction"] == "inbound" and task.assignment_status == "reserved"
+    assert not [w for w in conversation.webhooks.values() if w.target == "studio"]  # handed to Flex
+
+
+async def test_customers_write_in_now_and_then_when_asked_to(sim_config: Any) -> None:
+    sim_config.inbound_every = 60.0
+    async with Simulator(sim_config) as sim:
+        sim.world.clock.advance(59)
+        assert not [c for c in sim.world.conversations.conversations.values() if c.sid not in seed.HISTORY_SIDS]
+        sim.world.clock.advance(61)
+        started = [c for c in sim.world.conversations.conversations.values() if c.sid not in seed.HISTORY_SIDS]
+        assert len(started) == 2 and len({c.customer.address for c in started if c.customer}) == 2

@@ -65,6 +65,7 @@ def _sim_config(settings: Settings) -> SimConfig:
         customer_reply_delay=settings.sim.customer_reply_delay,
         delivery_delay=settings.sim.delivery_delay,
         colleague_accept_delay=settings.sim.colleague_accept_delay,
+        inbound_every=settings.sim.inbound_every,
         humans=frozenset({settings.agent.identity}),
     )
 

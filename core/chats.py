@@ -1,0 +1,247 @@
+"""The agent's chats (issue 12): every chat task reserved for or assigned to the agent, read from TaskRouter,
+their transcripts, a reply written as the agent's Flex identity, ending a chat and completing its task.
+
+TaskRouter is the source of truth: `my_chats()` reads the agent's worker reservations (pending, accepted,
+wrapping) and fetches each task for its attributes (a task list returns none), so a restart or a second
+terminal sees the same chats. Ending goes through Flex's Interactions API, as Flex UI does: the agent's
+interaction-channel participant moves to wrap-up, which puts the task in `wrapping`; completing moves the
+task to `completed`, which frees the agent's chat capacity. A reply carries its own send id, and an
+unanswered post is looked up by it, never posted again (the send path's rule, core/outbound.py).
+
+    desk = ChatDesk(gateway, agent)
+    chats = await desk.my_chats()
+    messages = await desk.transcript(chats[0])          # newest page, oldest first
+    await desk.reply(chats[0], "Happy to help")
+    await desk.end(chats[0]); await desk.complete(chats[0])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from core import retry
+from core.errors import OutboundError, SendFailed, TwilioUnavailable
+from core.gateway import AgentInfo, TwilioGateway, json_object
+from core.identity import decode_identity
+
+ChatState = Literal["offered", "talking", "wrap-up"]
+STATES: dict[str, ChatState] = {"pending": "offered", "accepted": "talking", "wrapping": "wrap-up"}
+PAGE = 50  # messages read at once when a chat opens, and each time older ones are asked for
+
+
+class Chat(BaseModel):
+    """One chat task of the agent's, as TaskRouter and Flex describe it."""
+
+    task_sid: str
+    reservation_sid: str
+    state: ChatState
+    since: datetime | None  # when it was offered to the agent
+    conversation_sid: str
+    channel: str  # sms, whatsapp, chat…
+    customer: str  # the customer's address, without a channel prefix
+    customer_name: str | None
+    direction: str  # outbound (the agent started it) or inbound
+    interaction_sid: str | None
+    interaction_channel_sid: str | None
+
+
+class ChatMessage(BaseModel):
+    """A message of the transcript: who wrote it (the customer, me, a colleague) and its delivery summary."""
+
+    sid: str
+    index: int
+    author: str
+    mine: bool
+    from_customer: bool
+    body: str | None
+    media: list[str]  # file names (or content types) of attached media
+    delivery: dict[str, Any] | None
+    at: datetime | None
+
+
+class Colleague(BaseModel):
+    """Where a chat can be handed over to: a worker (by name) or a queue."""
+
+    sid: str  # WK… or WQ…
+    name: str
+    available: bool = True
+
+
+class HandOver(BaseModel):
+    """A chat offered to a colleague or a queue: the invite's own task, which they accept or not."""
+
+    chat: Chat
+    to: Colleague
+    task_sid: str
+
+
+class ChatDesk:
+    """The agent's chats, through the gateway's client and its error mapping."""
+
+    def __init__(self, gateway: TwilioGateway, agent: AgentInfo) -> None:
+        self.gateway = gateway
+        self.agent = agent
+        client = gateway.client
+        self._workspace = client.taskrouter.v1.workspaces(gateway.settings.flex.workspace_sid)
+        self._conversations = client.conversations.v1
+        self._flex = client.flex_api.v1
+
+    # -- the workspace ---------------------------------------------------------------------------------
+
+    async def my_chats(self) -> list[Chat]:
+        """Every chat task offered to, assigned to or wrapping for the agent on the configured task channel,
+        oldest first."""
+        reservations = self._workspace.workers(self.agent.sid).reservations
+        found = await asyncio.gather(*(
+            retry.read(lambda s=status: self.gateway.call("reading your tasks",
+                                                           reservations.list_async(reservation_status=s)))
+            for status in STATES))
+        chats = await asyncio.gather(*(self._chat(r) for rs in found for r in rs))
+        return sorted((c for c in chats if c is not None), key=lambda c: (c.since is None, c.since, c.task_sid))
+
+    async def _chat(self, reservation: Any) -> Chat | None:
+        task = await retry.read(lambda: self.gateway.call("reading a task",
+                                                           self._workspace.tasks(reservation.task_sid).fetch_async()))
+        if task.task_channel_unique_name != self.gateway.settings.flex.task_channel:
+            return None
+        attributes = json_object(task.attributes)
+        conversation_sid = attributes.get("conversationSid")
+        if not conversation_sid:
+            return None
+        address = str(attributes.get("customerAddress") or attributes.get("from") or "")
+        return Chat(task_sid=task.sid, reservation_sid=reservation.sid, state=STATES[reservation.reservation_status],
+                    since=reservation.date_created, conversation_sid=conversation_sid,
+                    channel=str(attributes.get("channelType") or "sms"),
+                    customer=address.removeprefix("whatsapp:"), customer_name=attributes.get("customerName"),
+                    direction=str(attributes.get("direction") or "inbound"),
+                    interaction_sid=attributes.get("flexInteractionSid"),
+                    interaction_channel_sid=attributes.get("flexInteractionChannelSid"))
+
+    # -- a chat ----------------------------------------------------------------------------------------
+
+    async def transcript(self, chat: Chat, before: int | None = None, size: int = PAGE) -> list[ChatMessage]:
+        """The conversation's newest `size` messages, or the `size` before index `before` (older ones, asked
+        for on demand), oldest first: what came before this task too."""
+        if before is None:
+            messages = self._conversations.conversations(chat.conversation_sid).messages
+            found = list(await retry.read(lambda: self.gateway.call("reading the conversation",
+                                                                     messages.page_async(order="desc", page_size=size))))
+        else:
+            found = await self._older(chat, before, size)
+        return [self._message(chat, m) for m in reversed(found)]
+
+    async def _older(self, chat: Chat, before: int, size: int) -> list[Any]:
+        messages = self._conversations.conversations(chat.conversation_sid).messages
+        older: list[Any] = []
+        page = await retry.read(lambda: self.gateway.call("reading older messages",
+                                                           messages.page_async(order="desc", page_size=PAGE)))
+        while True:
+            older += [m for m in page if int(m.index or 0) < before]
+            if len(older) >= size or page.next_page_url is None:
+                return older[:size]
+            current = page
+            page = await retry.read(lambda: self.gateway.call("reading older messages", current.next_page_async()))
+
+    def _message(self, chat: Chat, message: Any) -> ChatMessage:
+        author = message.author or ""
+        media = [str(m.get("filename") or m.get("content_type") or "a file") for m in (message.media or [])
+                 if isinstance(m, dict)]
+        return ChatMessage(sid=message.sid, index=int(message.index or 0), author=author,
+                           mine=author == self.agent.identity or decode_identity(author) == self.agent.friendly_name,
+                           from_customer=author.removeprefix("whatsapp:") == chat.customer, body=message.body,
+                           media=media, delivery=message.delivery if isinstance(message.delivery, dict) else None,
+                           at=message.date_created)
+
+    async def reply(self, chat: Chat, body: str, send_id: str | None = None) -> str:
+        """Posts `body` as the agent's Flex identity, once: an unanswered post is looked up by its send id."""
+        send_id = send_id or uuid.uuid4().hex
+        try:
+            return await retry.create(lambda: self.gateway.send_message(
+                chat.conversation_sid, self.agent.identity, body, None, {}, send_id))
+        except OutboundError as error:
+            if isinstance(error, TwilioUnavailable):
+                landed = await retry.settle(
+                    lambda: retry.read(lambda: self.gateway.find_message(chat.conversation_sid, send_id)),
+                    retry.settle_window(error, self.gateway.deadline))
+                if landed:
+                    return landed
+            raise SendFailed(f"The reply was not sent: {error} Nothing reached the customer.",
+                             reached_customer=False, cause=error) from error
+
+    async def end(self, chat: Chat) -> None:
+        """Ends the chat as Flex does: the agent's interaction-channel participant goes to wrap-up (the task to
+        `wrapping`), and the channel closes, which closes the conversation for the customer."""
+        if not (chat.interaction_sid and chat.interaction_channel_sid):
+            raise OutboundError("This chat has no Flex interaction to end.")
+        channel = self._flex.interaction(chat.interaction_sid).channels(chat.interaction_channel_sid)
+        for participant in await self._my_participants(chat):
+            await retry.create(lambda p=participant: self.gateway.call(
+                "ending the chat", channel.participants(p.sid).update_async(status="wrapup")))
+        await retry.create(lambda: self.gateway.call("closing the conversation",
+                                                      channel.update_async(status="closed")))
+
+    async def colleagues(self) -> list[Colleague]:
+        """The workspace's other workers (their Flex full names), then its queues: where a chat can go."""
+        workers, queues = await asyncio.gather(
+            retry.read(lambda: self.gateway.call("reading your colleagues", self._workspace.workers.list_async())),
+            retry.read(lambda: self.gateway.call("reading the queues", self._workspace.task_queues.list_async())))
+        people = [Colleague(sid=w.sid, name=json_object(w.attributes).get("full_name") or w.friendly_name,
+                            available=bool(w.available)) for w in workers if w.sid != self.agent.sid]
+        return sorted(people, key=lambda c: c.name) + [Colleague(sid=q.sid, name=f"{q.friendly_name} (queue)")
+                                                      for q in queues]
+
+    async def hand_over(self, chat: Chat, to: Colleague) -> HandOver:
+        """Offers the chat to a colleague or a queue through a Flex interaction invite (a task of its own). The
+        chat stays the agent's until they accept (`hand_over_done`)."""
+        if not (chat.interaction_sid and chat.interaction_channel_sid):
+            raise OutboundError("This chat has no Flex interaction to hand over.")
+        flex = self.gateway.settings.flex
+        target = {"worker_sid": to.sid} if to.sid.startswith("WK") else {"queue_sid": to.sid}
+        routing = {"properties": {"workspace_sid": flex.workspace_sid, "workflow_sid": flex.workflow_sid,
+                                  "task_channel_unique_name": flex.task_channel, **target,
+                                  "attributes": {"conversationSid": chat.conversation_sid,
+                                                 "customerAddress": chat.customer, "channelType": chat.channel,
+                                                 "transferredFrom": self.agent.friendly_name}}}
+        channel = self._flex.interaction(chat.interaction_sid).channels(chat.interaction_channel_sid)
+        invite = await retry.create(lambda: self.gateway.call("handing the chat over",
+                                                               channel.invites.create_async(routing=routing)))
+        return HandOver(chat=chat, to=to, task_sid=invite.routing["properties"]["sid"])
+
+    async def hand_over_done(self, hand_over: HandOver) -> str | None:
+        """Where the handed-over chat stands: None while it waits; "accepted" once they took it (the agent then
+        leaves the chat: their task completes); else the invite's end (canceled, …)."""
+        task = await retry.read(lambda: self.gateway.call("reading the handed-over task",
+                                                           self._workspace.tasks(hand_over.task_sid).fetch_async()))
+        status = str(task.assignment_status)
+        if status in ("pending", "reserved"):
+            return None
+        if status in ("assigned", "wrapping", "completed"):
+            await self._leave(hand_over.chat)
+            return "accepted"
+        return status
+
+    async def _leave(self, chat: Chat) -> None:
+        channel = self._flex.interaction(chat.interaction_sid).channels(chat.interaction_channel_sid)
+        for participant in await self._my_participants(chat):
+            await retry.create(lambda p=participant: self.gateway.call(
+                "leaving the chat", channel.participants(p.sid).update_async(status="closed")))
+
+    async def _my_participants(self, chat: Chat) -> list[Any]:
+        channel = self._flex.interaction(chat.interaction_sid).channels(chat.interaction_channel_sid)
+        participants = await retry.read(lambda: self.gateway.call("reading the chat's participants",
+                                                                   channel.participants.list_async()))
+        return [p for p in participants
+                if p.type == "agent" and (p.routing_properties or {}).get("task_sid") == chat.task_sid]
+
+    async def complete(self, chat: Chat) -> None:
+        """Completes the task in wrap-up: the agent's chat capacity is free again."""
+        await retry.create(lambda: self.gateway.call("completing the task", self._workspace.tasks(chat.task_sid)
+                                                      .update_async(assignment_status="completed",
+                                                                    reason="chat completed by the agent")))
+
+

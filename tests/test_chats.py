@@ -1,0 +1,174 @@
+"""The agent's chats (core/chats.py) against the simulator over real HTTP: read from TaskRouter, the transcript,
+a reply as the agent's identity (once, even when its answer is lost), end and complete, and a new open chat
+to the same customer afterwards."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.chats import ChatDesk
+from core.errors import ConversationInUse, SendFailed
+from core.models import SendMode
+from core.outbound import OutboundService
+from sim.server import Simulator
+from tests.outbound_fixtures import (ALICE, BOB, JANE, MESSAGES, SMS_SENDER, MakeService, accept, draft,  # noqa: F401
+                                     make_service)
+
+
+def desk_of(service: OutboundService) -> ChatDesk:
+    return ChatDesk(service.gateway, service.agent)
+
+
+def customer_lines(sim: Simulator, conversation_sid: str) -> list[str]:
+    return [m.body or "" for m in sim.world.conversations.conversation(conversation_sid).messages
+            if m.author == JANE.address]
+
+
+async def test_an_open_chat_is_offered_then_talking_read_from_taskrouter(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice = await make_service()
+    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT))
+
+    offered = await desk_of(alice).my_chats()
+    assert [(c.task_sid, c.state, c.conversation_sid, c.customer, c.channel, c.direction) for c in offered] == [
+        (sent.task_sid, "offered", sent.conversation_sid, JANE.address, "sms", "outbound")]
+
+    await accept(alice.gateway.client, sent.task_sid or "")
+    again = await desk_of(await make_service()).my_chats()  # another terminal: the same, from TaskRouter
+    assert [(c.task_sid, c.state) for c in again] == [(sent.task_sid, "talking")]
+    bob = await make_service(identity=BOB.friendly_name)
+    assert await desk_of(bob).my_chats() == []  # only the agent's own
+
+
+async def test_the_transcript_holds_both_sides_and_older_messages_on_demand(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice = await make_service()
+    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT, body="First from Alice"))
+    await accept(alice.gateway.client, sent.task_sid or "")
+    sim.world.clock.advance(10)  # delivered, and Jane answers
+    desk = desk_of(alice)
+    chat = (await desk.my_chats())[0]
+    for n in range(6):
+        sim.world.customers.say(chat.conversation_sid, f"line {n}")
+
+    newest = await desk.transcript(chat, size=3)
+    assert [m.body for m in newest] == ["line 3", "line 4", "line 5"]
+    assert all(m.from_customer and not m.mine for m in newest)
+    older = await desk.transcript(chat, before=newest[0].index, size=50)
+    assert [m.body for m in older][:2] == ["First from Alice", customer_lines(sim, chat.conversation_sid)[0]]
+    assert older[0].mine and not older[0].from_customer and older[-1].body == "line 2"
+
+
+async def test_a_reply_goes_as_the_agent_and_the_customer_answers_a_few_turns(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice = await make_service()
+    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT, body="Hello Jane"))
+    await accept(alice.gateway.client, sent.task_sid or "")
+    desk = desk_of(alice)
+    chat = (await desk.my_chats())[0]
+    sim.world.clock.advance(10)
+    for text in ("Your parcel is on its way", "It arrives Tuesday", "Anything else?"):
+        await desk.reply(chat, text)
+        sim.world.clock.advance(10)
+
+    mine = [m for m in await desk.transcript(chat) if m.mine]
+    assert [m.body for m in mine] == ["Hello Jane", "Your parcel is on its way", "It arrives Tuesday", "Anything else?"]
+    assert {m.author for m in mine} == {alice.agent.identity}  # as the agent's Flex identity, encoded as Flex does
+    said = customer_lines(sim, chat.conversation_sid)
+    assert len(said) == 3 and len(set(said)) == 3  # a few different turns, then nothing more
+    assert said[-1].endswith("bye!")
+
+
+async def test_a_reply_whose_answer_is_lost_is_found_not_posted_twice(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice = await make_service()
+    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT))
+    await accept(alice.gateway.client, sent.task_sid or "")
+    desk = desk_of(alice)
+    chat = (await desk.my_chats())[0]
+    sim.fault(MESSAGES, method="POST", kind="drop")
+
+    sid = await desk.reply(chat, "Only once")
+
+    bodies = [m.body for m in sim.world.conversations.conversation(chat.conversation_sid).messages]
+    assert bodies.count("Only once") == 1
+    assert sid == sim.world.conversations.conversation(chat.conversation_sid).messages[-1].sid
+
+
+async def test_a_reply_that_fails_says_nothing_reached_the_customer(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice = await make_service()
+    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT))
+    await accept(alice.gateway.client, sent.task_sid or "")
+    desk = desk_of(alice)
+    chat = (await desk.my_chats())[0]
+    sim.fault(MESSAGES, method="POST", status=500)
+
+    with pytest.raises(SendFailed) as failed:
+        await desk.reply(chat, "Lost")
+    assert failed.value.reached_customer is False
+    assert str(failed.value).endswith("Nothing reached the customer.")
+
+
+async def test_end_puts_the_task_in_wrap_up_complete_frees_it_and_a_new_chat_goes(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice = await make_service()
+    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT))
+    await accept(alice.gateway.client, sent.task_sid or "")
+    desk = desk_of(alice)
+    chat = (await desk.my_chats())[0]
+    with pytest.raises(ConversationInUse):
+        await alice.send(draft(alice, SendMode.OPEN_CHAT, body="A second chat"))
+
+    await desk.end(chat)
+    assert [(c.task_sid, c.state) for c in await desk.my_chats()] == [(chat.task_sid, "wrap-up")]
+    assert sim.world.taskrouter.tasks[chat.task_sid].assignment_status == "wrapping"
+    assert sim.world.conversations.conversation(chat.conversation_sid).state == "closed"
+
+    await desk.complete(chat)
+    assert await desk.my_chats() == []
+    assert sim.world.taskrouter.tasks[chat.task_sid].assignment_status == "completed"
+    again = await alice.send(draft(alice, SendMode.OPEN_CHAT, body="A new chat"))
+    assert again.conversation_sid != chat.conversation_sid
+
+
+async def test_colleagues_are_the_other_workers_then_the_queues(sim: Simulator, make_service: MakeService) -> None:
+    alice = await make_service()
+    colleagues = await desk_of(alice).colleagues()
+    people = [c.name for c in colleagues if c.sid.startswith("WK")]
+    assert ALICE.full_name not in people and BOB.full_name in people and people == sorted(people)
+    assert [c.sid[:2] for c in colleagues][-1] == "WQ" and colleagues[-1].name.endswith("(queue)")
+
+
+async def test_a_chat_handed_over_leaves_me_when_the_colleague_accepts(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice = await make_service()
+    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT))
+    await accept(alice.gateway.client, sent.task_sid or "")
+    desk = desk_of(alice)
+    chat = (await desk.my_chats())[0]
+    bob = next(c for c in await desk.colleagues() if c.name == BOB.full_name)
+
+    handed = await desk.hand_over(chat, bob)
+    assert await desk.hand_over_done(handed) is None  # offered to Bob, not yet his
+    assert [c.task_sid for c in await desk.my_chats()] == [chat.task_sid]  # still mine meanwhile
+    bob_desk = desk_of(await make_service(identity=BOB.friendly_name))
+    assert [(c.conversation_sid, c.state) for c in await bob_desk.my_chats()] == [(chat.conversation_sid, "offered")]
+
+    await accept(alice.gateway.client, handed.task_sid)
+    assert await desk.hand_over_done(handed) == "accepted"
+    assert await desk.my_chats() == []
+    assert sim.world.taskrouter.tasks[chat.task_sid].assignment_status == "completed"
+    assert [(c.conversation_sid, c.state) for c in await bob_desk.my_chats()] == [(chat.conversation_sid, "talking")]
+    assert sim.world.conversations.conversation(chat.conversation_sid).state == "active"  # the customer stays
+
+
+async def test_a_customer_who_writes_in_is_an_inbound_chat_offered_to_me(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice = await make_service()
+    message = sim.world.customers.write_in(JANE.address, SMS_SENDER, "Where is my order?")
+
+    [chat] = await desk_of(alice).my_chats()
+    assert (chat.conversation_sid, chat.state, chat.direction, chat.customer) == (
+        message.conversation_sid, "offered", "inbound", JANE.address)
+    assert [m.body for m in await desk_of(alice).transcript(chat)] == ["Where is my order?"]
