@@ -20,14 +20,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
 from core import retry
 from core.errors import OutboundError, SendFailed, TwilioUnavailable
-from core.gateway import AgentInfo, TwilioGateway, json_object
 from core.identity import decode_identity
+from core.models import json_object
+
+if TYPE_CHECKING:  # the gateway imports twilio: the TUI imports this module before connecting
+    from core.gateway import AgentInfo, TwilioGateway
 
 ChatState = Literal["offered", "talking", "wrap-up"]
 STATES: dict[str, ChatState] = {"pending": "offered", "accepted": "talking", "wrapping": "wrap-up"}
@@ -129,8 +132,8 @@ class ChatDesk:
         for on demand), oldest first: what came before this task too."""
         if before is None:
             messages = self._conversations.conversations(chat.conversation_sid).messages
-            found = list(await retry.read(lambda: self.gateway.call("reading the conversation",
-                                                                     messages.page_async(order="desc", page_size=size))))
+            found = list(await retry.read(lambda: self.gateway.call(
+                "reading the conversation", messages.page_async(order="desc", page_size=size))))
         else:
             found = await self._older(chat, before, size)
         return [self._message(chat, m) for m in reversed(found)]
@@ -172,6 +175,10 @@ class ChatDesk:
                     return landed
             raise SendFailed(f"The reply was not sent: {error} Nothing reached the customer.",
                              reached_customer=False, cause=error) from error
+
+    async def accept(self, chat: Chat) -> None:
+        """Takes the chat offered to the agent (TaskRouter reservation accepted; Flex adds them to it)."""
+        await self.gateway.answer_reservation(chat.task_sid, chat.reservation_sid, accept=True)
 
     async def end(self, chat: Chat) -> None:
         """Ends the chat as Flex does: the agent's interaction-channel participant goes to wrap-up (the task to

@@ -19,6 +19,7 @@ from twilio.rest import Client
 
 from core.errors import NotFound, RateLimited, TwilioError, TwilioUnavailable
 from core.identity import decode_identity, encode_identity
+from core.models import json_object
 from core.settings import Settings
 from core.templates import ContentTemplate
 from core.twilio_errors import domain_error
@@ -158,7 +159,7 @@ class TwilioGateway:
         if worker_sid is None:
             worker_sid = (await self.fetch_agent()).sid
         worker = await self.call("changing the agent's activity",
-                                  self._workspace.workers(worker_sid).update_async(activity_sid=activity_sid))
+                                 self._workspace.workers(worker_sid).update_async(activity_sid=activity_sid))
         return _agent_info(worker)
 
     async def worker_name(self, *, friendly_name: str | None = None, sid: str | None = None) -> str | None:
@@ -197,7 +198,7 @@ class TwilioGateway:
     async def participations(self, address: str) -> list[Participation]:
         """Every conversation of this address, closed ones too, with its sender (ParticipantConversations)."""
         found = await self.call("looking for the customer's conversation",
-                                 self._conversations.participant_conversations.list_async(address=address, page_size=50))
+                                self._conversations.participant_conversations.list_async(address=address, page_size=50))
         return [Participation(conversation_sid=r.conversation_sid, state=str(r.conversation_state or ""),
                               date_created=r.conversation_date_created, date_updated=r.conversation_date_updated,
                               proxy_address=(r.participant_messaging_binding or {}).get("proxy_address"))
@@ -205,29 +206,29 @@ class TwilioGateway:
 
     async def set_attributes(self, conversation_sid: str, attributes: dict[str, Any]) -> None:
         await self.call("updating the conversation's routing",
-                         self._conversations.conversations(conversation_sid).update_async(
+                        self._conversations.conversations(conversation_sid).update_async(
                              attributes=json.dumps(attributes)))
 
     async def conversation_attributes(self, conversation_sid: str) -> dict[str, Any]:
         conversation = await self.call("reading the conversation",
-                                        self._conversations.conversations(conversation_sid).fetch_async())
+                                       self._conversations.conversations(conversation_sid).fetch_async())
         return json_object(conversation.attributes)
 
     async def agent_identities(self, conversation_sid: str) -> list[str]:
         """Chat identities (agents) in the conversation, decoded to worker friendly names."""
         participants = await self.call("reading the conversation's participants",
-                                        self._conversations.conversations(conversation_sid).participants.list_async())
+                                       self._conversations.conversations(conversation_sid).participants.list_async())
         return [decode_identity(p.identity) for p in participants if p.identity]
 
     async def has_studio_webhook(self, conversation_sid: str) -> bool:
         webhooks = await self.call("reading the conversation's webhooks",
-                                    self._conversations.conversations(conversation_sid).webhooks.list_async())
+                                   self._conversations.conversations(conversation_sid).webhooks.list_async())
         return any(w.target == "studio" for w in webhooks)
 
     async def add_studio_webhook(self, conversation_sid: str) -> None:
         """The reply route of the wait modes: the customer's reply starts the inbound Studio flow."""
         await self.call("adding the reply route",
-                         self._conversations.conversations(conversation_sid).webhooks.create_async(
+                        self._conversations.conversations(conversation_sid).webhooks.create_async(
                              target="studio", configuration_flow_sid=self.settings.flex.inbound_studio_flow_sid))
 
     async def send_message(self, conversation_sid: str, author: str, body: str | None,
@@ -248,24 +249,24 @@ class TwilioGateway:
     async def find_message(self, conversation_sid: str, send_id: str) -> str | None:
         """The SID of the message posted with this send_id, if it landed."""
         messages = await self.call("checking whether the message was sent",
-                                    self._conversations.conversations(conversation_sid).messages.list_async(
+                                   self._conversations.conversations(conversation_sid).messages.list_async(
                                         order="desc", page_size=50, limit=50))
         return next((m.sid for m in messages if json_object(m.attributes).get(SEND_ID) == send_id), None)
 
     async def message_sids(self, conversation_sid: str) -> list[str]:
         messages = await self.call("checking the conversation's messages",
-                                    self._conversations.conversations(conversation_sid).messages.list_async(
+                                   self._conversations.conversations(conversation_sid).messages.list_async(
                                         order="desc", page_size=20, limit=20))
         return [m.sid for m in messages]
 
     async def delete_conversation(self, conversation_sid: str) -> None:
         await self.call("removing the unused conversation",
-                         self._conversations.conversations(conversation_sid).delete_async())
+                        self._conversations.conversations(conversation_sid).delete_async())
 
     async def content_templates(self) -> list[ContentTemplate]:
         """Every content template of the account with its WhatsApp approval (one ContentAndApprovals request)."""
         found = await self.call("listing the content templates",
-                                 self.client.content.v1.content_and_approvals.list_async(page_size=1000))
+                                self.client.content.v1.content_and_approvals.list_async(page_size=1000))
         return [ContentTemplate.from_twilio(sid=r.sid, friendly_name=r.friendly_name, language=r.language,
                                             variables=r.variables, types=r.types, approval_requests=r.approval_requests)
                 for r in found]
@@ -290,17 +291,17 @@ class TwilioGateway:
     async def close_interaction(self, created: CreatedInteraction) -> None:
         """Closes the chat: Flex closes its conversation and ends its task."""
         await self.call("closing the chat task",
-                         self.client.flex_api.v1.interaction(created.interaction_sid)
-                         .channels(created.channel_sid).update_async(status="closed", routing={"status": "closed"}))
+                        self.client.flex_api.v1.interaction(created.interaction_sid)
+                        .channels(created.channel_sid).update_async(status="closed", routing={"status": "closed"}))
 
     async def cancel_task(self, task_sid: str) -> None:
         await self.call("cancelling the chat task",
-                         self._workspace.tasks(task_sid).update_async(
+                        self._workspace.tasks(task_sid).update_async(
                              assignment_status="canceled", reason="outbound message could not be sent"))
 
     async def live_tasks(self, conversation_sid: str) -> list[LiveTask]:
         tasks = await self.call("looking for the conversation's task",
-                                 self._workspace.tasks.list_async(
+                                self._workspace.tasks.list_async(
                                      evaluate_task_attributes=f'conversationSid == "{conversation_sid}"',
                                      assignment_status=_LIVE_TASK_STATUSES))
         return [LiveTask(sid=t.sid, assignment_status=t.assignment_status, attributes=json_object(t.attributes))
@@ -309,7 +310,7 @@ class TwilioGateway:
     async def task_worker_sid(self, task_sid: str) -> str | None:
         """The worker a task is reserved or assigned to, if any."""
         reservations = await self.call("looking up who holds the task",
-                                        self._workspace.tasks(task_sid).reservations.list_async())
+                                       self._workspace.tasks(task_sid).reservations.list_async())
         held = [r for r in reservations if r.reservation_status in ("pending", "accepted", "wrapping")]
         return held[0].worker_sid if held else None
 
@@ -318,7 +319,7 @@ class TwilioGateway:
     async def recent_messages(self, conversation_sid: str, page_size: int = 20) -> list[MessageView]:
         """The conversation's newest messages (one request, newest first) with their delivery summaries."""
         page = await self.call("reading the conversation's messages",
-                                self._conversations.conversations(conversation_sid).messages.page_async(
+                               self._conversations.conversations(conversation_sid).messages.page_async(
                                     order="desc", page_size=page_size))
         return [MessageView(sid=m.sid, index=int(m.index or 0), author=m.author or "", body=m.body,
                             delivery=m.delivery if isinstance(m.delivery, dict) else None,
@@ -327,14 +328,14 @@ class TwilioGateway:
     async def receipts(self, conversation_sid: str, message_sid: str) -> list[ReceiptView]:
         """The message's delivery receipts (one per SMS/WhatsApp recipient), with Twilio's error codes."""
         found = await self.call("reading the message's delivery receipts",
-                                 self._conversations.conversations(conversation_sid).messages(message_sid)
-                                 .delivery_receipts.list_async(page_size=50))
+                                self._conversations.conversations(conversation_sid).messages(message_sid)
+                                .delivery_receipts.list_async(page_size=50))
         return [ReceiptView(status=str(r.status or ""), error_code=r.error_code or None) for r in found]
 
     async def conversation_state(self, conversation_sid: str) -> str:
         """active, inactive or closed."""
         conversation = await self.call("reading the conversation",
-                                        self._conversations.conversations(conversation_sid).fetch_async())
+                                       self._conversations.conversations(conversation_sid).fetch_async())
         return str(conversation.state or "")
 
     async def tasks_for_conversations(self, conversation_sids: list[str]) -> list[TaskView]:
@@ -343,7 +344,7 @@ class TwilioGateway:
             return []
         expression = "conversationSid IN [" + ", ".join(json.dumps(s) for s in conversation_sids) + "]"
         found = await self.call("reading the conversations' tasks",
-                                 self._workspace.tasks.list_async(evaluate_task_attributes=expression,
+                                self._workspace.tasks.list_async(evaluate_task_attributes=expression,
                                                                   page_size=1000))
         return [TaskView(sid=t.sid, conversation_sid=json_object(t.attributes).get("conversationSid"),
                          assignment_status=str(t.assignment_status or ""), date_created=t.date_created,
@@ -352,7 +353,7 @@ class TwilioGateway:
     async def task_holder(self, task_sid: str) -> Holder | None:
         """The worker holding the task's live reservation (pending, accepted or wrapping), if any."""
         reservations = await self.call("looking up who holds the task",
-                                        self._workspace.tasks(task_sid).reservations.list_async())
+                                       self._workspace.tasks(task_sid).reservations.list_async())
         held = [r for r in reservations if r.reservation_status in ("pending", "accepted", "wrapping")]
         if not held:
             return None
@@ -365,7 +366,7 @@ class TwilioGateway:
         reservation = self._workspace.tasks(task_sid).reservations(reservation_sid)
         try:
             await self.call(f"{verb} the task",
-                             reservation.update_async(reservation_status="accepted" if accept else "rejected"))
+                            reservation.update_async(reservation_status="accepted" if accept else "rejected"))
         except TwilioError as error:
             if error.status != 400:
                 raise
@@ -387,12 +388,3 @@ def _agent_info(worker: Any) -> AgentInfo:
 def _full_name(worker: Any) -> str:
     """Flex's `full_name` worker attribute, else the friendly name."""
     return json_object(worker.attributes).get("full_name") or worker.friendly_name
-
-
-def json_object(text: str | None) -> dict[str, Any]:
-    """A JSON object from Twilio's attribute strings; anything else reads as {}."""
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -148,3 +150,12 @@ def check_draft(
     except InvalidSend as error:
         return error
     return None
+
+
+def json_object(text: str | None) -> dict[str, Any]:
+    """A JSON object from Twilio's attribute strings; anything else reads as {}."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

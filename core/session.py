@@ -6,6 +6,7 @@
         session.subscribe(callback)            # callback(record, event): each new status event of a send
         result = await session.send({...})    # the SendOutboundMessage action; recorded and followed
         session.history.sends()                # every send of this agent, newest first, across restarts
+        await session.chats.my_chats()         # the agent's chat tasks (core/chats.py): reply, end, complete
         await session.answer_offer(event, accept=True)   # a task reserved for this agent
         check_draft(settings, ...)             # live "send unavailable: <reason>", no Twilio call
         await session.customer_status("whatsapp", "+14155550100", "+14155238886")  # window open? opted out?
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
+from core.chats import ChatDesk
 from core.customer import CustomerStatus, customer_status
 from core.errors import NotFound
 from core.events import StatusEvent, TaskStatusChanged
@@ -59,6 +61,11 @@ class Session:
         self._activities: list[Activity] | None = None  # the workspace's, read once and on a miss
         self._agent_lock = asyncio.Lock()  # agent reads and updates land in the order they were asked
         watcher.subscribe(self._on_event)
+
+    @property
+    def chats(self) -> ChatDesk:
+        """The agent's chat tasks: read from TaskRouter, answered, ended, completed, handed over."""
+        return ChatDesk(self.gateway, self.agent)
 
     @property
     def agent(self) -> AgentInfo:

@@ -242,3 +242,31 @@ def test_template_variables_with_preview(snap_compare: Any, tmp_path: Path) -> N
         await settle(pilot)
 
     assert snap_compare(app, run_before=steps)
+
+
+async def _chat_with_jane(pilot: Pilot, backend: SimBackend) -> None:
+    """F6 with an accepted open chat to Jane who has answered, opened with Enter."""
+    from tests.test_tui_workspace import chat_with_jane, until_in_transcript
+
+    await chat_with_jane(pilot, backend)
+    await until_in_transcript(pilot, backend, "Yes, I can talk now.")
+    await type_text(pilot, "Your parcel arrives on Tuesday")
+
+
+def test_a_chat_in_the_workspace(snap_compare: Any, tmp_path: Path) -> None:
+    app, backend = _app(tmp_path)
+    assert snap_compare(app, run_before=lambda pilot: _chat_with_jane(pilot, backend))
+
+
+def test_a_chat_in_wrap_up(snap_compare: Any, tmp_path: Path) -> None:
+    app, backend = _app(tmp_path)
+
+    async def steps(pilot: Pilot) -> None:
+        from tests.test_tui_workspace import rows
+        from tests.tui_fixtures import until
+
+        await _chat_with_jane(pilot, backend)
+        await pilot.press("f7")
+        await until(pilot, lambda: "wrap-up" in rows(pilot)[0])
+
+    assert snap_compare(app, run_before=steps)

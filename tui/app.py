@@ -17,13 +17,14 @@ from textual.widgets import Footer
 
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL, ActionVetoed, TogglePanelPayload
 from core.errors import OutboundError
-from core.events import MessageStatusChanged, StatusEvent
+from core.events import CustomerReplied, MessageStatusChanged, StatusEvent
 from core.history import SendRecord
 from core.models import SendMode
 from core.phone import display, parse_destination
 from core.settings import Settings
 from tui.screens.help import HelpScreen
 from tui.screens.sends import SendsScreen
+from tui.screens.workspace import WorkspaceScreen
 from tui.widgets.agent_bar import AgentBar
 from tui.widgets.panel import MODE_LABELS, OutboundPanel
 from tui.widgets.timeline import Timeline
@@ -51,7 +52,7 @@ class SendUpdated(Message):
 class OutboundPanelApp(App[None]):
     """Bindings (ids remappable under [ui.keys]): ctrl+s send in the chosen mode, ctrl+o send and open chat,
     ctrl+r send and route the reply to me, ctrl+t send and route it to any agent, f2 toggle the panel,
-    f3 become available, f4 my outbound messages, f5 read the templates again, f8 / f9 accept / reject a
+    f3 become available, f4 my outbound messages, f5 read the templates again, f6 my chats, f8 / f9 accept / reject a
     task offered to me,
     f1 / ? help, ctrl+p command palette, ctrl+q quit."""
 
@@ -66,6 +67,9 @@ class OutboundPanelApp(App[None]):
         Binding("f3", "become_available", "Available", id="become_available", show=False,
                 tooltip="Become Available (TaskRouter activity)"),
         Binding("f4", "show_sends", "Sent", id="show_sends", tooltip="My outbound messages and their status"),
+        # priority: the message box (TextArea) binds f6 to "select line" for itself
+        Binding("f6", "workspace", "Chats", id="workspace", priority=True,
+                tooltip="My chats: continue, end and complete them"),
         Binding("f5", "load_templates(True)", "Templates", id="refresh_templates", show=False,
                 tooltip="Read the WhatsApp content templates from Twilio again"),
         Binding("f8", "answer_offer(True)", "Accept", id="accept_task", tooltip="Accept the task offered to you"),
@@ -172,6 +176,8 @@ class OutboundPanelApp(App[None]):
             self._show_current()
         if isinstance(self.screen, SendsScreen):
             self.screen.update(update.record)
+        if isinstance(self.screen, WorkspaceScreen) and isinstance(event, CustomerReplied):
+            self.screen.customer_wrote(event.conversation_sid)
 
     def _show_current(self) -> None:
         assert self.session is not None
@@ -189,7 +195,9 @@ class OutboundPanelApp(App[None]):
         if action == "answer_offer":
             return self.session is not None and bool(self.session.offers)  # shown only while a task is offered
         if action == "send":
-            return not isinstance(self.screen, SendsScreen)  # the draft is not on screen there
+            return not isinstance(self.screen, (SendsScreen, WorkspaceScreen))  # the draft is not on screen there
+        if action == "workspace":
+            return not isinstance(self.screen, WorkspaceScreen)  # there f6 goes back
         return True
 
     @work(group="offer")
@@ -210,6 +218,11 @@ class OutboundPanelApp(App[None]):
                         markup=False)
         self.refresh_bindings()
         self._show_current()
+
+    def action_workspace(self) -> None:
+        if self.session is None or isinstance(self.screen, WorkspaceScreen):
+            return
+        self.push_screen(WorkspaceScreen(self.session.chats, self.settings.ui.cursor_blink))
 
     def action_show_sends(self) -> None:
         if self.session is None or isinstance(self.screen, SendsScreen):

@@ -1,0 +1,144 @@
+"""F6, my chats, keys only, against the app's simulator: the list read from TaskRouter, a chat's transcript, a
+reply and the customer's answer, ending and completing, accepting a chat a customer started, older messages, and
+a failed reply that keeps its draft."""
+
+from __future__ import annotations
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import OptionList, Static, TextArea
+
+from sim import seed
+from tests.live import advance_until
+from tests.tui_fixtures import SimBackend, backend, settle, sim_of, type_text, until  # noqa: F401 (fixture)
+from tui.screens.workspace import WorkspaceScreen
+
+pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
+
+SIZE = (80, 24)
+JANE = seed.CUSTOMERS[0]
+MESSAGES = r"/v1/Conversations/CH[0-9a-f]+/Messages$"
+
+
+def transcript(pilot: Pilot) -> str:
+    return " ".join(str(pilot.app.screen.query_one("#transcript-text", Static).render()).split())
+
+
+def status(pilot: Pilot) -> str:
+    return str(pilot.app.screen.query_one("#chat-status", Static).render())
+
+
+def rows(pilot: Pilot) -> list[str]:
+    listing = pilot.app.screen.query_one("#chats", OptionList)
+    return [str(listing.get_option_at_index(i).prompt) for i in range(listing.option_count)]
+
+
+async def chat_with_jane(pilot: Pilot, backend: SimBackend) -> None:
+    """An open chat to Jane, accepted, then F6 and Enter: the chat is open, the reply box focused."""
+    await settle(pilot)
+    session = pilot.app.session  # type: ignore[attr-defined]
+    # sent and accepted as the panel's ctrl+o and F8 do (tests/test_tui_panel.py, tests/test_tui_status.py)
+    sent = await session.send({"destination": JANE.address, "callerId": seed.SMS_SENDERS[0], "body": "Hello Jane",
+                               "openChat": True})
+    holder = await session.gateway.task_holder(sent.task_sid)
+    await session.gateway.answer_reservation(sent.task_sid, holder.reservation_sid, accept=True)
+    await pilot.press("f6")
+    await until(pilot, lambda: bool(rows(pilot)) and "talking" in rows(pilot)[0])
+    await pilot.press("enter")
+    await until(pilot, lambda: "You: Hello Jane" in transcript(pilot))
+
+
+async def until_in_transcript(pilot: Pilot, backend: SimBackend, text: str) -> None:
+    async def settled() -> None:  # the transcript is read again when the watcher sees the customer write
+        await settle(pilot)
+
+    try:
+        await advance_until(sim_of(backend), lambda: text in transcript(pilot), then=settled)
+    except AssertionError:
+        raise AssertionError(f"not in the transcript: {text!r}\n{transcript(pilot)}") from None
+
+
+async def test_f6_lists_my_chats_from_taskrouter_and_enter_opens_one(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        assert isinstance(app.screen, WorkspaceScreen)
+        assert rows(pilot)[0].startswith("+1 415-555-0100") and "SMS" in rows(pilot)[0]
+        assert app.focused is app.screen.query_one("#reply", TextArea)
+        assert "f7 ends the chat" in status(pilot)
+        await pilot.press("f6")  # f6 again: back to the panel
+        assert not isinstance(app.screen, WorkspaceScreen)
+
+
+async def test_a_reply_goes_as_me_and_the_customers_answer_appears(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        await until_in_transcript(pilot, backend, "Yes, I can talk now.")
+        await type_text(pilot, "Your parcel arrives Tuesday")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        conversation = app.screen.open.conversation_sid  # type: ignore[attr-defined]
+        ours = [m for m in sim_of(backend).world.conversations.conversation(conversation).messages
+                if m.body == "Your parcel arrives Tuesday"]
+        assert [m.author for m in ours] == [app.session.agent.identity]  # type: ignore[union-attr]
+        assert app.screen.query_one("#reply", TextArea).text == ""
+        await until_in_transcript(pilot, backend, "could you tell me a bit more?")
+        assert transcript(pilot).index("You: Your parcel arrives Tuesday") < transcript(pilot).index("tell me a bit")
+
+
+async def test_f7_ends_the_chat_and_f7_in_wrap_up_completes_the_task(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        task = app.screen.open.task_sid  # type: ignore[attr-defined]
+        await pilot.press("f7")  # with the reply box focused: the chat's key, not the box's "select all"
+        await until(pilot, lambda: "wrap-up" in rows(pilot)[0])
+        assert sim_of(backend).world.taskrouter.tasks[task].assignment_status == "wrapping"
+        assert "f7 completes the task" in status(pilot)
+        await pilot.press("f7")
+        await until(pilot, lambda: rows(pilot) == [])
+        assert sim_of(backend).world.taskrouter.tasks[task].assignment_status == "completed"
+        assert status(pilot) == "Task completed: you are free for the next chat."  # and a new chat may go:
+        # tests/test_chats.py::test_end_puts_the_task_in_wrap_up_complete_frees_it_and_a_new_chat_goes
+
+
+async def test_a_chat_a_customer_started_is_offered_and_f8_accepts_it(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        sim_of(backend).world.customers.write_in(JANE.address, seed.SMS_SENDERS[0], "Where is my order?")
+        await pilot.press("f6")
+        await until(pilot, lambda: bool(rows(pilot)) and "offered to you" in rows(pilot)[0])
+        await pilot.press("enter")
+        await until(pilot, lambda: "Where is my order?" in transcript(pilot))
+        assert status(pilot) == "Offered to you: f8 accepts."
+        await pilot.press("f8")
+        await until(pilot, lambda: "talking" in rows(pilot)[0])
+
+
+async def test_f10_loads_older_messages_on_demand(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        conversation = app.screen.open.conversation_sid  # type: ignore[attr-defined]
+        for n in range(60):
+            sim_of(backend).world.customers.say(conversation, f"line {n:02}")
+        await pilot.press("f5")
+        await until(pilot, lambda: "line 59" in transcript(pilot))
+        assert "You: Hello Jane" not in transcript(pilot)  # the newest 50 only
+        await pilot.press("f10")
+        await until(pilot, lambda: "You: Hello Jane" in transcript(pilot))
+        assert transcript(pilot).index("You: Hello Jane") < transcript(pilot).index("line 00")
+
+
+async def test_a_failed_reply_keeps_the_draft_and_says_nothing_reached_the_customer(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        sim_of(backend).fault(MESSAGES, method="POST", status=500)
+        await type_text(pilot, "Keep me")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert status(pilot).endswith("Nothing reached the customer.")
+        assert app.screen.query_one("#reply", TextArea).text == "Keep me"

@@ -1,0 +1,250 @@
+"""F6: my chats — every chat task offered to or assigned to me, read from TaskRouter; the chosen one's transcript,
+a reply box, and the keys that accept, end and complete it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from core.errors import OutboundError
+from core.events import summary_status
+from core.phone import display
+from tui.text import literal
+
+if TYPE_CHECKING:  # imports twilio: only once connected
+    from core.chats import Chat, ChatDesk, ChatMessage
+
+STATE_WORDS = {"offered": "offered to you", "talking": "talking", "wrap-up": "wrap-up"}
+CHANNELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
+
+
+class WorkspaceScreen(Screen[None]):
+    """Bindings (ids remappable under [ui.keys]): up/down choose a chat and enter opens it (the list's own),
+    ctrl+s sends the reply, f7 ends the chat and, in wrap-up, completes the task, f8 accepts a chat offered to
+    me, f5 reads the chats again, f10 loads older messages, escape / f6 go back."""
+
+    BINDINGS = [
+        Binding("escape,f6", "dismiss(None)", "Back", id="close_workspace", priority=True),
+        Binding("ctrl+s", "reply", "Reply", id="reply", priority=True),
+        # priority: the reply box (TextArea) binds f7 to "select all" for itself
+        Binding("f7", "end_or_complete", "End", id="end_chat", priority=True),
+        Binding("f8", "accept", "Accept", id="accept_chat"),
+        Binding("f5", "refresh", "Refresh", id="refresh_chats"),
+        Binding("f10", "older", "Older", id="older_messages"),
+    ]
+
+    def __init__(self, desk: ChatDesk, cursor_blink: bool = False) -> None:
+        super().__init__(id="workspace")
+        self.desk = desk
+        self.cursor_blink = cursor_blink
+        self.chats: dict[str, Chat] = {}  # by task SID, in the list's order
+        self.open: Chat | None = None
+        self.messages: list[ChatMessage] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("Reading your chats from TaskRouter…", id="workspace-title", markup=False)
+        yield OptionList(id="chats")
+        with VerticalScroll(id="transcript"):
+            yield Static(id="transcript-text")
+        yield TextArea(id="reply", soft_wrap=True, show_line_numbers=False)
+        yield Static(id="chat-status", markup=False)
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        reply = self.query_one("#reply", TextArea)
+        reply.cursor_blink = self.cursor_blink
+        reply.border_title = "Reply"
+        self.query_one(OptionList).focus()
+        self.action_refresh()
+
+    # -- the list ----------------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="chats")
+    async def action_refresh(self) -> None:
+        try:
+            chats = await self.desk.my_chats()
+        except OutboundError as error:
+            self._say(f"Could not read your chats: {error}", "error")
+            return
+        self.chats = {chat.task_sid: chat for chat in chats}
+        listing = self.query_one(OptionList)
+        highlighted = listing.highlighted
+        listing.clear_options()
+        listing.add_options([Option(_row(chat), id=chat.task_sid) for chat in chats])
+        if chats:
+            listing.highlighted = min(highlighted or 0, len(chats) - 1)
+        keys = self._keys()
+        self.query_one("#workspace-title", Static).update(
+            f"My chats ({len(chats)}): Enter opens one · {keys['refresh_chats']} reads them again" if chats
+            else f"No chats offered to you or assigned to you. {keys['close_workspace']} goes back to the panel.")
+        if self.open is not None:
+            self.open = self.chats.get(self.open.task_sid)
+            if self.open is None:
+                self._show_transcript()
+                self._say("That chat is no longer yours: it was completed, canceled or handed over.", "")
+            else:
+                self._load_transcript()
+
+    @on(OptionList.OptionSelected, "#chats")
+    def _chosen(self, selected: OptionList.OptionSelected) -> None:
+        self.open = self.chats.get(selected.option.id or "")
+        self.messages = []
+        self._load_transcript()
+        if self.open is not None and self.open.state == "talking":
+            self.query_one("#reply", TextArea).focus()
+
+    # -- the open chat -------------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="transcript")
+    async def _load_transcript(self) -> None:
+        if self.open is None:
+            return
+        try:
+            self.messages = await self.desk.transcript(self.open)
+        except OutboundError as error:
+            self._say(f"Could not read the conversation: {error}", "error")
+            return
+        self._show_transcript()
+        self._say(self._hint(), "")
+
+    @work(exclusive=True, group="transcript")
+    async def action_older(self) -> None:
+        if self.open is None or not self.messages:
+            return
+        try:
+            older = await self.desk.transcript(self.open, before=self.messages[0].index)
+        except OutboundError as error:
+            self._say(f"Could not read older messages: {error}", "error")
+            return
+        if not older:
+            self._say("That is the beginning of the conversation.", "")
+            return
+        self.messages = older + self.messages
+        self._show_transcript(scroll_end=False)
+
+    def _show_transcript(self, scroll_end: bool = True) -> None:
+        text = Text()
+        if self.open is not None:
+            for message in self.messages:
+                text.append_text(_line(message, self.open))
+                text.append("\n")
+        self.query_one("#transcript-text", Static).update(text)
+        if scroll_end:
+            self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+
+    @work(exclusive=True, group="chat-action")
+    async def action_reply(self) -> None:
+        box = self.query_one("#reply", TextArea)
+        chat, body = self.open, box.text.strip()
+        if chat is None or chat.state != "talking":
+            self._say("Open a chat you are talking in to reply.", "error")
+            return
+        if not body:
+            self._say("Type a reply first.", "error")
+            return
+        self._say("Sending…", "progress")
+        try:
+            await self.desk.reply(chat, body)
+        except OutboundError as error:
+            self._say(str(error), "error")  # the draft stays in the box
+            return
+        box.clear()
+        self._load_transcript()
+
+    @work(exclusive=True, group="chat-action")
+    async def action_end_or_complete(self) -> None:
+        chat = self.open
+        if chat is None:
+            return
+        try:
+            if chat.state == "talking":
+                await self.desk.end(chat)
+                done = "Chat ended: the conversation is closed for the customer."
+            elif chat.state == "wrap-up":
+                await self.desk.complete(chat)
+                done, self.open, self.messages = "Task completed: you are free for the next chat.", None, []
+                self._show_transcript()
+            else:
+                return
+        except OutboundError as error:
+            self._say(str(error), "error")
+            return
+        self._say(done, "")
+        self.action_refresh()
+
+    @work(exclusive=True, group="chat-action")
+    async def action_accept(self) -> None:
+        chat = self.open
+        if chat is None or chat.state != "offered":
+            return
+        try:
+            await self.desk.accept(chat)
+        except OutboundError as error:
+            self._say(str(error), "error")
+            return
+        self.action_refresh()
+
+    def customer_wrote(self, conversation_sid: str) -> None:
+        """The status watcher saw the customer write in this conversation: shown if it is the open chat."""
+        if self.open is not None and self.open.conversation_sid == conversation_sid:
+            self._load_transcript()
+
+    def _hint(self) -> str:
+        keys = self._keys()
+        if self.open is None:
+            return ""
+        return {"offered": f"Offered to you: {keys['accept_chat']} accepts.",
+                "talking": f"{keys['reply']} sends the reply · {keys['end_chat']} ends the chat · "
+                           f"{keys['older_messages']} older messages",
+                "wrap-up": f"Wrap-up: {keys['end_chat']} completes the task."}[self.open.state]
+
+    def _keys(self) -> dict[str, str]:
+        """Key names as the keymap has them ([ui.keys] remaps included)."""
+        shown: dict[str, str] = {}
+        for bindings in self._bindings.key_to_bindings.values():
+            for binding in bindings:
+                if binding.id and binding.id not in shown:
+                    shown[binding.id] = self.app.get_key_display(binding)
+        return shown
+
+    def _say(self, sentence: str, kind: str) -> None:
+        status = self.query_one("#chat-status", Static)
+        status.update(sentence)
+        status.set_classes(kind)
+
+
+def _customer(chat: Chat) -> str:
+    """Their name when Flex knows one (customerName holds the number when it does not), and the number."""
+    named = chat.customer_name if chat.customer_name and any(c.isalpha() for c in chat.customer_name) else None
+    return f"{named} {display(chat.customer)}" if named else display(chat.customer)
+
+
+def _row(chat: Chat) -> Text:
+    """One line, cut with … rather than wrapped: who, channel, state, since when."""
+    who = _customer(chat)
+    since = chat.since.astimezone().strftime("%H:%M") if chat.since else ""
+    row = Text.assemble(literal(f"{who:<30}"), " ", f"{CHANNELS.get(chat.channel, chat.channel):<8} ",
+                        literal(f"{STATE_WORDS[chat.state]:<15}", "bold"), (f" since {since}", "dim"))
+    row.no_wrap, row.overflow = True, "ellipsis"
+    return row
+
+
+def _line(message: ChatMessage, chat: Chat) -> Text:
+    """A transcript line: time, who wrote it, the text as written (media named), and mine with its delivery."""
+    when = message.at.astimezone().strftime("%H:%M") if message.at else "     "
+    who = "You" if message.mine else (_customer(chat) if message.from_customer else literal(message.author).plain)
+    body = literal(message.body or "")
+    for name in message.media:
+        body.append_text(literal(f" [media: {name}]", "italic"))
+    line = Text.assemble((when, "dim"), "  ", (f"{who}: ", "bold"), body)
+    if message.mine:
+        line.append(f"  ({summary_status(message.delivery)})", "dim")
+    return line
