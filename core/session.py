@@ -7,6 +7,7 @@
         result = await session.send({...})    # the SendOutboundMessage action; recorded and followed
         session.history.sends()                # every send of this agent, newest first, across restarts
         await session.chats.my_chats()         # the agent's chat tasks (core/chats.py): reply, end, complete
+        session.follow_chats(chats); session.subscribe_chats(callback)  # their customers' messages, live
         await session.answer_offer(event, accept=True)   # a task reserved for this agent
         check_draft(settings, ...)             # live "send unavailable: <reason>", no Twilio call
         await session.customer_status("whatsapp", "+14155550100", "+14155238886")  # window open? opted out?
@@ -24,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
-from core.chats import ChatDesk
+from core.chats import Chat, ChatDesk
 from core.customer import CustomerStatus, customer_status
 from core.errors import NotFound
-from core.events import StatusEvent, TaskStatusChanged
+from core.events import CustomerReplied, StatusEvent, TaskStatusChanged
 from core.gateway import Activity, AgentInfo, TwilioGateway
 from core.history import SendHistory, SendRecord, default_path
 from core.journal import SendJournal, recover
@@ -60,6 +61,9 @@ class Session:
         self.recovered: list[str] = []  # what start-up did with sends a crash left unfinished, in words
         self._activities: list[Activity] | None = None  # the workspace's, read once and on a miss
         self._agent_lock = asyncio.Lock()  # agent reads and updates land in the order they were asked
+        self._chats: set[str] = set()  # conversations of the agent's chats the watcher follows
+        self._chat_listeners: list[Callable[[StatusEvent], None]] = []
+        self.unread: dict[str, int] = {}  # customer messages not yet seen, by chat conversation
         watcher.subscribe(self._on_event)
 
     @property
@@ -142,10 +146,25 @@ class Session:
         await self.gateway.answer_reservation(offer.task_sid, offer.reservation_sid, accept)
         self.watcher.nudge(offer.conversation_sid)
 
+    def follow_chats(self, chats: list[Chat]) -> None:
+        """The agent's chats, followed by the one status watcher: their events reach subscribe_chats()."""
+        for chat in chats:
+            self._chats.add(chat.conversation_sid)
+            self.watcher.follow_chat(chat.conversation_sid, chat.customer, chat.task_sid)
+
+    def subscribe_chats(self, listener: Callable[[StatusEvent], None]) -> None:
+        """`listener(event)` for each new event of a followed chat (a customer's message, its task's status)."""
+        self._chat_listeners.append(listener)
+
     def _on_event(self, event: StatusEvent) -> None:
+        if event.conversation_sid in self._chats:
+            if isinstance(event, CustomerReplied):
+                self.unread[event.conversation_sid] = self.unread.get(event.conversation_sid, 0) + 1
+            for chat_listener in list(self._chat_listeners):
+                chat_listener(event)
         record = self.history.add(event)
         if record is None:
-            return  # seen before (a resumed send reports its states again)
+            return  # not a send of this agent's, or seen before (a resumed send reports its states again)
         self._track_offer(event)
         for listener in list(self._listeners):
             listener(record, event)

@@ -4,6 +4,7 @@
     unsubscribe = watcher.subscribe(callback)    # called in the event loop with each StatusEvent
     async with watcher:                          # start() … stop(): one polling task for all sends
         watcher.follow(result)                   # after each send (core.session does both)
+        watcher.follow_chat(conversation_sid, customer, task_sid)   # a chat of the agent's: its customer's messages
 
 Twilio offers no push a terminal can receive, so it polls, adaptively and with list calls:
 
@@ -57,7 +58,8 @@ PAGE_SIZE = 20  # newest messages read per conversation poll
 
 @dataclass
 class _Followed:
-    result: SendResult
+    sid: str  # the conversation
+    result: SendResult | None  # the send followed; None for a chat followed for its customer's messages
     customer: str  # the customer's number, without a channel prefix
     interval: float
     next_poll: float
@@ -66,14 +68,11 @@ class _Followed:
     our_index: int | None = None
     our_created: datetime | None = None
     seen_index: int = -1
+    caught_up: bool = False  # what the conversation held before is known, not news
     # task SID -> (status, date_updated) last seen: a reservation rejected and offered to another agent
     # at once leaves the status "reserved" but changes the date
     tasks: dict[str, tuple[str, datetime | None]] = field(default_factory=dict)
     done: bool = False
-
-    @property
-    def sid(self) -> str:
-        return self.result.conversation_sid
 
 
 class StatusWatcher:
@@ -102,8 +101,8 @@ class StatusWatcher:
         """Follows this send from now on. `resumed`: a send followed before a restart, whose first events
         were reported then; what it reports again is for the subscriber to recognise (core.history does)."""
         now = self._clock()
-        followed = _Followed(result=result, customer=result.request.destination, interval=self.fast,
-                             next_poll=now, last_change=now)
+        followed = _Followed(sid=result.conversation_sid, result=result, customer=result.request.destination,
+                             interval=self.fast, next_poll=now, last_change=now)
         if result.task_sid:
             followed.tasks[result.task_sid] = ("", None)
         self._followed[result.conversation_sid] = followed
@@ -114,6 +113,17 @@ class StatusWatcher:
                                      kind="reused" if result.reused else "created"))
         self._emit(MessageStatusChanged(conversation_sid=result.conversation_sid, at=self.wall(),
                                         message_sid=result.message_sid, status="queued"))
+
+    def follow_chat(self, conversation_sid: str, customer: str, task_sid: str) -> None:
+        """Follows a chat (one the agent did not send, or sent before this run) for its customer's messages and
+        its task, from now on: what was written before is the transcript's, not news."""
+        f = self._followed.get(conversation_sid)
+        if f is None:
+            now = self._clock()
+            f = self._followed[conversation_sid] = _Followed(sid=conversation_sid, result=None, customer=customer,
+                                                             interval=self.fast, next_poll=now, last_change=now)
+            self._next_tasks = min(self._next_tasks, now)
+        f.tasks.setdefault(task_sid, ("", None))
 
     def nudge(self, conversation_sid: str) -> None:
         """Something was just done to this conversation (a reservation answered): poll it and the tasks now."""
@@ -237,14 +247,16 @@ class StatusWatcher:
 
     async def _read_messages(self, f: _Followed, messages: list[MessageView]) -> bool:
         changed = False
-        ours = next((m for m in messages if m.sid == f.result.message_sid), None)
+        ours = next((m for m in messages if f.result is not None and m.sid == f.result.message_sid), None)
         if ours is not None:
             if f.our_index is None:
                 f.our_index, f.our_created = ours.index, ours.date_created
                 f.seen_index = max(f.seen_index, ours.index)
+                f.caught_up = True
             changed = await self._message_status(f, ours) or changed
-        elif f.our_index is None and messages:  # ours is not among the newest: report no backlog as replies
+        elif not f.caught_up and messages:  # ours is not among the newest: report no backlog as replies
             f.seen_index = max(f.seen_index, max(m.index for m in messages))
+            f.caught_up = f.result is None  # a chat's news start now; a send's once its own message shows
         for message in sorted(messages, key=lambda m: m.index):
             if message.index <= f.seen_index:
                 continue
@@ -275,6 +287,7 @@ class StatusWatcher:
     def _status(self, f: _Followed, status: MessageStatus, code: int | None = None,
                 sentence: str | None = None) -> None:
         f.status = status
+        assert f.result is not None  # a status is only ever of the send's own message
         self._emit(MessageStatusChanged(conversation_sid=f.sid, at=self.wall(), message_sid=f.result.message_sid,
                                         status=status, error_code=code, sentence=sentence))
 

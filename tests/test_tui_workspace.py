@@ -9,7 +9,7 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList, Static, TextArea
 
 from sim import seed
-from tests.live import advance_until
+from tests.live import advance_until, asleep
 from tests.tui_fixtures import SimBackend, backend, settle, sim_of, type_text, until  # noqa: F401 (fixture)
 from tui.screens.workspace import WorkspaceScreen
 
@@ -142,3 +142,24 @@ async def test_a_failed_reply_keeps_the_draft_and_says_nothing_reached_the_custo
         await settle(pilot)
         assert status(pilot).endswith("Nothing reached the customer.")
         assert app.screen.query_one("#reply", TextArea).text == "Keep me"
+
+
+async def test_a_message_in_a_chat_not_open_is_unread_and_notified_and_appears_live_once_open(
+        backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        started = sim_of(backend).world.customers.write_in(JANE.address, seed.SMS_SENDERS[0], "Where is my order?")
+        await pilot.press("f6")
+        await until(pilot, lambda: bool(rows(pilot)))
+        clock = sim_of(backend).world.clock
+        clock.advance(0.5)  # the watcher's first look at the chat: what is there now is its past
+        await asleep(clock, 1)
+        sim_of(backend).world.customers.say(started.conversation_sid, "Hello? Anyone?")
+        await advance_until(sim_of(backend), lambda: "1 unread" in rows(pilot)[0], then=pilot.pause)
+        assert any("Hello? Anyone?" in n.message for n in app._notifications)
+
+        await pilot.press("enter")
+        await until(pilot, lambda: "Hello? Anyone?" in transcript(pilot) and "unread" not in rows(pilot)[0])
+        sim_of(backend).world.customers.say(started.conversation_sid, "Still there?")
+        await until_in_transcript(pilot, backend, "Still there?")  # the open chat, live

@@ -313,3 +313,19 @@ def test_summary_status() -> None:
 def test_unknown_codes_get_a_generic_sentence() -> None:
     assert "12345" in delivery_sentence(12345)
     assert delivery_sentence(None)
+
+
+async def test_a_followed_chat_reports_its_customers_new_messages_and_its_task_not_its_past(
+        sim: Simulator, service: OutboundService) -> None:
+    driver = Driver(sim, service)
+    message = sim.world.customers.write_in(JANE.address, "+15017122661", "Where is my order?")  # an inbound chat
+    [task] = sim.world.taskrouter.tasks_for_conversation(message.conversation_sid)
+    driver.watcher.follow_chat(message.conversation_sid, JANE.address, task.sid)
+    await driver.run(seen(TaskStatusChanged, status="reserved"))
+    assert not any(isinstance(e, CustomerReplied) for e in driver.events)  # what was there is the transcript's
+
+    sim.world.customers.say(message.conversation_sid, "Hello?")
+    sim.world.customers.say(message.conversation_sid, "Anyone?")
+    await driver.run(lambda events: sum(isinstance(e, CustomerReplied) for e in events) >= 2, seconds=5)
+    assert [e.body for e in driver.events if isinstance(e, CustomerReplied)] == ["Hello?", "Anyone?"]
+    assert driver.of(message.conversation_sid)[0] == ("task", "reserved", "Alice Johnson")

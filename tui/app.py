@@ -25,6 +25,7 @@ from core.settings import Settings
 from tui.screens.help import HelpScreen
 from tui.screens.sends import SendsScreen
 from tui.screens.workspace import WorkspaceScreen
+from tui.text import literal
 from tui.widgets.agent_bar import AgentBar
 from tui.widgets.panel import MODE_LABELS, OutboundPanel
 from tui.widgets.timeline import Timeline
@@ -39,6 +40,13 @@ SENT = {
     SendMode.WAIT_ME: "the reply will be routed to you",
     SendMode.WAIT_ANY: "the reply will be routed to any agent",
 }
+
+
+@dataclass
+class ChatUpdated(Message):
+    """A new status event of one of the agent's chats (posted from the session's chat listener)."""
+
+    event: StatusEvent
 
 
 @dataclass
@@ -160,6 +168,7 @@ class OutboundPanelApp(App[None]):
         self._show_current()
         self.refresh_bindings()
         session.subscribe(lambda record, event: self.post_message(SendUpdated(record, event)))
+        session.subscribe_chats(lambda event: self.post_message(ChatUpdated(event)))
 
     @on(SendUpdated)
     def _send_updated(self, update: SendUpdated) -> None:
@@ -176,8 +185,19 @@ class OutboundPanelApp(App[None]):
             self._show_current()
         if isinstance(self.screen, SendsScreen):
             self.screen.update(update.record)
-        if isinstance(self.screen, WorkspaceScreen) and isinstance(event, CustomerReplied):
-            self.screen.customer_wrote(event.conversation_sid)
+
+
+    @on(ChatUpdated)
+    def _chat_updated(self, update: ChatUpdated) -> None:
+        event = update.event
+        if isinstance(self.screen, WorkspaceScreen):
+            self.screen.chat_event(event)
+            if self.screen.open is not None and self.screen.open.conversation_sid == event.conversation_sid:
+                return  # on screen already
+        if isinstance(event, CustomerReplied):
+            keys = {b.id: self.get_key_display(b) for b in self._bindings_with_ids()}
+            self.notify(f"{literal(event.body[:80]).plain} ({keys['workspace']}: your chats)",
+                        title="New message in a chat", markup=False, timeout=10)
 
     def _show_current(self) -> None:
         assert self.session is not None
@@ -222,7 +242,7 @@ class OutboundPanelApp(App[None]):
     def action_workspace(self) -> None:
         if self.session is None or isinstance(self.screen, WorkspaceScreen):
             return
-        self.push_screen(WorkspaceScreen(self.session.chats, self.settings.ui.cursor_blink))
+        self.push_screen(WorkspaceScreen(self.session, self.settings.ui.cursor_blink))
 
     def action_show_sends(self) -> None:
         if self.session is None or isinstance(self.screen, SendsScreen):

@@ -15,12 +15,13 @@ from textual.widgets import Footer, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from core.errors import OutboundError
-from core.events import summary_status
+from core.events import CustomerReplied, StatusEvent, TaskStatusChanged, summary_status
 from core.phone import display
 from tui.text import literal
 
 if TYPE_CHECKING:  # imports twilio: only once connected
-    from core.chats import Chat, ChatDesk, ChatMessage
+    from core.chats import Chat, ChatMessage
+    from core.session import Session
 
 STATE_WORDS = {"offered": "offered to you", "talking": "talking", "wrap-up": "wrap-up"}
 CHANNELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
@@ -41,9 +42,10 @@ class WorkspaceScreen(Screen[None]):
         Binding("f10", "older", "Older", id="older_messages"),
     ]
 
-    def __init__(self, desk: ChatDesk, cursor_blink: bool = False) -> None:
+    def __init__(self, session: Session, cursor_blink: bool = False) -> None:
         super().__init__(id="workspace")
-        self.desk = desk
+        self.session = session
+        self.desk = session.chats
         self.cursor_blink = cursor_blink
         self.chats: dict[str, Chat] = {}  # by task SID, in the list's order
         self.open: Chat | None = None
@@ -75,12 +77,8 @@ class WorkspaceScreen(Screen[None]):
             self._say(f"Could not read your chats: {error}", "error")
             return
         self.chats = {chat.task_sid: chat for chat in chats}
-        listing = self.query_one(OptionList)
-        highlighted = listing.highlighted
-        listing.clear_options()
-        listing.add_options([Option(_row(chat), id=chat.task_sid) for chat in chats])
-        if chats:
-            listing.highlighted = min(highlighted or 0, len(chats) - 1)
+        self.session.follow_chats(chats)  # their customers' messages come as the status watcher sees them
+        self._show_rows()
         keys = self._keys()
         self.query_one("#workspace-title", Static).update(
             f"My chats ({len(chats)}): Enter opens one · {keys['refresh_chats']} reads them again" if chats
@@ -92,6 +90,15 @@ class WorkspaceScreen(Screen[None]):
                 self._say("That chat is no longer yours: it was completed, canceled or handed over.", "")
             else:
                 self._load_transcript()
+
+    def _show_rows(self) -> None:
+        listing = self.query_one(OptionList)
+        highlighted = listing.highlighted
+        listing.clear_options()
+        listing.add_options([Option(_row(chat, self.session.unread.get(chat.conversation_sid, 0)), id=chat.task_sid)
+                             for chat in self.chats.values()])
+        if self.chats:
+            listing.highlighted = min(highlighted or 0, len(self.chats) - 1)
 
     @on(OptionList.OptionSelected, "#chats")
     def _chosen(self, selected: OptionList.OptionSelected) -> None:
@@ -112,6 +119,8 @@ class WorkspaceScreen(Screen[None]):
         except OutboundError as error:
             self._say(f"Could not read the conversation: {error}", "error")
             return
+        if self.session.unread.pop(self.open.conversation_sid, 0):
+            self._show_rows()
         self._show_transcript()
         self._say(self._hint(), "")
 
@@ -192,10 +201,16 @@ class WorkspaceScreen(Screen[None]):
             return
         self.action_refresh()
 
-    def customer_wrote(self, conversation_sid: str) -> None:
-        """The status watcher saw the customer write in this conversation: shown if it is the open chat."""
-        if self.open is not None and self.open.conversation_sid == conversation_sid:
-            self._load_transcript()
+    def chat_event(self, event: StatusEvent) -> None:
+        """What the status watcher saw in one of my chats: a customer's message (shown in the open chat, counted
+        as unread in the others), or its task changing (the list read again)."""
+        if isinstance(event, CustomerReplied):
+            if self.open is not None and self.open.conversation_sid == event.conversation_sid:
+                self._load_transcript()
+            else:
+                self._show_rows()
+        elif isinstance(event, TaskStatusChanged):
+            self.action_refresh()
 
     def _hint(self) -> str:
         keys = self._keys()
@@ -227,12 +242,13 @@ def _customer(chat: Chat) -> str:
     return f"{named} {display(chat.customer)}" if named else display(chat.customer)
 
 
-def _row(chat: Chat) -> Text:
-    """One line, cut with … rather than wrapped: who, channel, state, since when."""
+def _row(chat: Chat, unread: int) -> Text:
+    """One line, cut with … rather than wrapped: who, channel, state, since when, unread messages."""
     who = _customer(chat)
     since = chat.since.astimezone().strftime("%H:%M") if chat.since else ""
     row = Text.assemble(literal(f"{who:<30}"), " ", f"{CHANNELS.get(chat.channel, chat.channel):<8} ",
-                        literal(f"{STATE_WORDS[chat.state]:<15}", "bold"), (f" since {since}", "dim"))
+                        literal(f"{STATE_WORDS[chat.state]:<15}", "bold"), (f" since {since}", "dim"),
+                        (f"  {unread} unread", "bold reverse") if unread else "")
     row.no_wrap, row.overflow = True, "ellipsis"
     return row
 
