@@ -49,11 +49,8 @@ async def chat_with_jane(pilot: Pilot, backend: SimBackend) -> None:
 
 
 async def until_in_transcript(pilot: Pilot, backend: SimBackend, text: str) -> None:
-    async def settled() -> None:  # the transcript is read again when the watcher sees the customer write
-        await settle(pilot)
-
-    try:
-        await advance_until(sim_of(backend), lambda: text in transcript(pilot), then=settled)
+    try:  # settled: the transcript is read again when the watcher sees the customer write
+        await advance_until(sim_of(backend), lambda: text in transcript(pilot), then=lambda: settle(pilot))
     except AssertionError:
         raise AssertionError(f"not in the transcript: {text!r}\n{transcript(pilot)}") from None
 
@@ -163,3 +160,30 @@ async def test_a_message_in_a_chat_not_open_is_unread_and_notified_and_appears_l
         await until(pilot, lambda: "Hello? Anyone?" in transcript(pilot) and "unread" not in rows(pilot)[0])
         sim_of(backend).world.customers.say(started.conversation_sid, "Still there?")
         await until_in_transcript(pilot, backend, "Still there?")  # the open chat, live
+
+
+async def test_f9_hands_the_chat_over_and_it_leaves_me_when_the_colleague_accepts(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        chat = app.screen.open  # type: ignore[attr-defined]
+        await pilot.press("f9")
+        for _ in range(200):  # not until(): the hand-over worker waits for this very choice
+            if app.screen.id == "hand-over":
+                break
+            await pilot.pause()
+        listing = app.screen.query_one("#colleagues", OptionList)
+        assert str(listing.get_option_at_index(0).prompt) == "Bob Martinez"
+        await pilot.press("enter")
+        await until(pilot, lambda: status(pilot).startswith("Offered to Bob Martinez"))
+        assert [r.split()[0] for r in rows(pilot)] == ["+1"]  # still mine meanwhile
+
+        world = sim_of(backend).world
+        [invited] = [t for t in world.taskrouter.tasks_for_conversation(chat.conversation_sid)
+                     if t.sid != chat.task_sid]
+        holder = await app.session.gateway.task_holder(invited.sid)  # type: ignore[union-attr]
+        await app.session.gateway.answer_reservation(invited.sid, holder.reservation_sid, accept=True)  # Bob
+        await advance_until(sim_of(backend), lambda: rows(pilot) == [], then=lambda: settle(pilot))
+        assert status(pilot) == "Handed over: Bob Martinez has the chat with +1 415-555-0100."
+        assert world.taskrouter.tasks[chat.task_sid].assignment_status == "completed"
+        assert world.taskrouter.tasks[invited.sid].assignment_status == "assigned"

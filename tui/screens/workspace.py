@@ -17,10 +17,11 @@ from textual.widgets.option_list import Option
 from core.errors import OutboundError
 from core.events import CustomerReplied, StatusEvent, TaskStatusChanged, summary_status
 from core.phone import display
+from tui.screens.hand_over import HandOverScreen
 from tui.text import literal
 
 if TYPE_CHECKING:  # imports twilio: only once connected
-    from core.chats import Chat, ChatMessage
+    from core.chats import Chat, ChatMessage, Colleague, HandOver
     from core.session import Session
 
 STATE_WORDS = {"offered": "offered to you", "talking": "talking", "wrap-up": "wrap-up"}
@@ -30,7 +31,8 @@ CHANNELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
 class WorkspaceScreen(Screen[None]):
     """Bindings (ids remappable under [ui.keys]): up/down choose a chat and enter opens it (the list's own),
     ctrl+s sends the reply, f7 ends the chat and, in wrap-up, completes the task, f8 accepts a chat offered to
-    me, f5 reads the chats again, f10 loads older messages, escape / f6 go back."""
+    me, f9 hands the chat over to a colleague or a queue, f5 reads the chats again, f10 loads older messages,
+    escape / f6 go back."""
 
     BINDINGS = [
         Binding("escape,f6", "dismiss(None)", "Back", id="close_workspace", priority=True),
@@ -38,8 +40,9 @@ class WorkspaceScreen(Screen[None]):
         # priority: the reply box (TextArea) binds f7 to "select all" for itself
         Binding("f7", "end_or_complete", "End", id="end_chat", priority=True),
         Binding("f8", "accept", "Accept", id="accept_chat"),
-        Binding("f5", "refresh", "Refresh", id="refresh_chats"),
-        Binding("f10", "older", "Older", id="older_messages"),
+        Binding("f5", "refresh", "Refresh", id="refresh_chats", show=False),
+        Binding("f9", "hand_over", "Hand over", id="hand_over"),
+        Binding("f10", "older", "Older", id="older_messages", show=False),
     ]
 
     def __init__(self, session: Session, cursor_blink: bool = False) -> None:
@@ -50,6 +53,7 @@ class WorkspaceScreen(Screen[None]):
         self.chats: dict[str, Chat] = {}  # by task SID, in the list's order
         self.open: Chat | None = None
         self.messages: list[ChatMessage] = []
+        self.handing: dict[str, HandOver] = {}  # chats offered to a colleague, by the invite's task SID
 
     def compose(self) -> ComposeResult:
         yield Static("Reading your chats from TaskRouter…", id="workspace-title", markup=False)
@@ -123,6 +127,7 @@ class WorkspaceScreen(Screen[None]):
             self._show_rows()
         self._show_transcript()
         self._say(self._hint(), "")
+        self.refresh_bindings()
 
     @work(exclusive=True, group="transcript")
     async def action_older(self) -> None:
@@ -201,6 +206,58 @@ class WorkspaceScreen(Screen[None]):
             return
         self.action_refresh()
 
+    @work(exclusive=True, group="chat-action")
+    async def action_hand_over(self) -> None:
+        chat = self.open
+        if chat is None or chat.state != "talking":
+            self._say("Open a chat you are talking in to hand it over.", "error")
+            return
+        try:
+            colleagues = await self.desk.colleagues()
+        except OutboundError as error:
+            self._say(f"Could not read your colleagues: {error}", "error")
+            return
+        chosen = await self.app.push_screen_wait(HandOverScreen(_customer(chat), colleagues))
+        if chosen is not None:
+            await self._hand_over(chat, chosen)
+
+    async def _hand_over(self, chat: Chat, to: Colleague) -> None:
+        try:
+            handed = await self.desk.hand_over(chat, to)
+        except OutboundError as error:
+            self._say(str(error), "error")
+            return
+        self.handing[handed.task_sid] = handed
+        self.session.watcher.follow_chat(chat.conversation_sid, chat.customer, handed.task_sid)  # to see them take it
+        self._say(f"Offered to {to.name}: the chat stays yours until they accept.", "progress")
+
+    @work(group="hand-over")
+    async def _check_hand_over(self, task_sid: str) -> None:
+        handed = self.handing.get(task_sid)
+        if handed is None:
+            return
+        try:
+            done = await self.desk.hand_over_done(handed)
+        except OutboundError as error:
+            self._say(f"Could not check the hand-over: {error}", "error")
+            return
+        if done is None:
+            return
+        del self.handing[task_sid]
+        if done == "accepted":
+            if self.open is not None and self.open.task_sid == handed.chat.task_sid:
+                self.open, self.messages = None, []
+                self._show_transcript()
+            self._say(f"Handed over: {handed.to.name} has the chat with {_customer(handed.chat)}.", "")
+        else:
+            self._say(f"{handed.to.name} did not take the chat ({done}): it is still yours.", "error")
+        self.action_refresh()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "accept":  # in the footer only while the open chat is offered to me
+            return self.open is not None and self.open.state == "offered"
+        return True
+
     def chat_event(self, event: StatusEvent) -> None:
         """What the status watcher saw in one of my chats: a customer's message (shown in the open chat, counted
         as unread in the others), or its task changing (the list read again)."""
@@ -210,7 +267,10 @@ class WorkspaceScreen(Screen[None]):
             else:
                 self._show_rows()
         elif isinstance(event, TaskStatusChanged):
-            self.action_refresh()
+            if event.task_sid in self.handing:
+                self._check_hand_over(event.task_sid)
+            else:
+                self.action_refresh()
 
     def _hint(self) -> str:
         keys = self._keys()
@@ -218,7 +278,7 @@ class WorkspaceScreen(Screen[None]):
             return ""
         return {"offered": f"Offered to you: {keys['accept_chat']} accepts.",
                 "talking": f"{keys['reply']} sends the reply · {keys['end_chat']} ends the chat · "
-                           f"{keys['older_messages']} older messages",
+                           f"{keys['hand_over']} hands it over · {keys['older_messages']} older messages",
                 "wrap-up": f"Wrap-up: {keys['end_chat']} completes the task."}[self.open.state]
 
     def _keys(self) -> dict[str, str]:
