@@ -19,6 +19,7 @@ Errors are core.errors types whose str() is a sentence for the agent.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,12 +28,12 @@ from typing import Any
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
 from core.chats import Chat, ChatDesk
 from core.customer import CustomerStatus, customer_status
-from core.errors import NotFound
+from core.errors import NotFound, OutboundError
 from core.events import CustomerReplied, StatusEvent, TaskStatusChanged
 from core.gateway import Activity, AgentInfo, TwilioGateway
 from core.history import SendHistory, SendRecord, default_path
 from core.journal import SendJournal, recover
-from core.models import Channel, SendResult
+from core.models import Channel, SendMode, SendResult
 from core.outbound import OutboundService
 from core.settings import Settings
 from core.templates import ContentTemplate, TemplateCatalog
@@ -40,6 +41,8 @@ from core.twilio_client import open_client
 from core.watcher import StatusWatcher
 
 Listener = Callable[[SendRecord, StatusEvent], None]
+
+log = logging.getLogger("outbound_panel.session")
 
 AVAILABLE = "Available"  # Flex's name for the activity in which an agent takes tasks
 
@@ -64,6 +67,7 @@ class Session:
         self._chats: set[str] = set()  # conversations of the agent's chats the watcher follows
         self._chat_listeners: list[Callable[[StatusEvent], None]] = []
         self.unread: dict[str, int] = {}  # customer messages not yet seen, by chat conversation
+        self._background: set[asyncio.Task[None]] = set()  # own chats being accepted
         watcher.subscribe(self._on_event)
 
     @property
@@ -165,9 +169,29 @@ class Session:
         record = self.history.add(event)
         if record is None:
             return  # not a send of this agent's, or seen before (a resumed send reports its states again)
-        self._track_offer(event)
+        if self._own_chat(record, event):
+            self._accept_later(event)  # I just asked for this chat: no second key (`[ui] auto_accept_own_chats`)
+        else:
+            self._track_offer(event)
         for listener in list(self._listeners):
             listener(record, event)
+
+    def _own_chat(self, record: SendRecord, event: StatusEvent) -> bool:
+        """The task of an open chat the agent started, offered to them, and the settings accept it for them."""
+        return (self.settings.ui.auto_accept_own_chats and self.offered_to_me(event) and record.mode is SendMode.OPEN_CHAT
+                and isinstance(event, TaskStatusChanged) and event.task_sid == record.result.task_sid)
+
+    def _accept_later(self, event: TaskStatusChanged) -> None:
+        async def accept() -> None:
+            try:
+                await self.answer_offer(event, accept=True)
+            except OutboundError as error:  # still offered: F8 can take it
+                log.warning("accepting your own chat failed: %s", error)
+                self.offers[event.task_sid] = event
+
+        task = asyncio.get_running_loop().create_task(accept())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _track_offer(self, event: StatusEvent) -> None:
         if isinstance(event, TaskStatusChanged):

@@ -208,6 +208,7 @@ class WhatsAppSettings(_Group):
 class UiSettings(_Group):
     default_mode: Literal["open_chat", "wait_me", "wait_any"]
     keep_draft_after_send: bool
+    auto_accept_own_chats: bool
     cursor_blink: bool
     phone_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
     keys: dict[str, str]  # binding id -> key(s), e.g. {"send" = "ctrl+s"}

@@ -45,9 +45,11 @@ class Seen:
         return [(e.status, e.worker_name) for _, e in self.updates if isinstance(e, TaskStatusChanged)]
 
 
-def session_for(sim: Simulator, tmp_path: Path, history: Path | None = None):  # type: ignore[no-untyped-def]
-    return open_session(settings_for(sim, tmp_path), history_path=history or tmp_path / "history.sqlite3",
-                        watcher=sim_watcher(sim))
+def session_for(sim: Simulator, tmp_path: Path, history: Path | None = None,  # type: ignore[no-untyped-def]
+                auto_accept: bool = False):
+    """A session whose open chats wait for an answer like any offer (auto_accept: as `[ui]` defaults)."""
+    settings = settings_for(sim, tmp_path, ui={"auto_accept_own_chats": auto_accept})
+    return open_session(settings, history_path=history or tmp_path / "history.sqlite3", watcher=sim_watcher(sim))
 
 
 async def test_a_send_is_recorded_and_its_life_reaches_the_listener(sim: Simulator, tmp_path: Path) -> None:
@@ -74,6 +76,16 @@ async def test_accepting_an_offer_assigns_the_task_to_me(sim: Simulator, tmp_pat
         await advance_until(sim, lambda: ("assigned", "Alice Johnson") in seen.tasks())
         task = sim.world.taskrouter.tasks[seen.offers(session)[0].task_sid]
         assert task.assignment_status == "assigned"
+
+
+async def test_an_open_chat_i_start_is_accepted_for_me(sim: Simulator, tmp_path: Path) -> None:
+    async with session_for(sim, tmp_path, auto_accept=True) as session:
+        seen = Seen(session)
+        sent = await session.send(payload("open_chat"))
+        await advance_until(sim, lambda: ("assigned", "Alice Johnson") in seen.tasks())
+        assert sim.world.taskrouter.tasks[sent.task_sid].assignment_status == "assigned"
+        assert session.offers == {}  # never an offer waiting for a key
+        assert not seen.offers(session) or all(o.task_sid == sent.task_sid for o in seen.offers(session))
 
 
 async def test_rejecting_an_offer_sends_the_task_to_another_agent(sim: Simulator, tmp_path: Path) -> None:

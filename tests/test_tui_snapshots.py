@@ -96,7 +96,7 @@ def test_sent(snap_compare: Any, tmp_path: Path) -> None:
         await _typing("4155550100", "Hello Jane")(pilot)
         await pilot.press("ctrl+o")
         await settle(pilot)
-        await until_shown(pilot, backend, "Task offered to you")
+        await until_shown(pilot, backend, "Task accepted by you")
 
     assert snap_compare(app, run_before=steps)
 
@@ -108,7 +108,7 @@ def test_refusal(snap_compare: Any, tmp_path: Path) -> None:
         await _typing("4155550100", "Hello Jane")(pilot)
         await pilot.press("ctrl+o")
         await settle(pilot)
-        await until_shown(pilot, backend, "Task offered to you")
+        await until_shown(pilot, backend, "Task accepted by you")
         await pilot.press("ctrl+o")
         await settle(pilot)
 

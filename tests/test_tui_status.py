@@ -101,8 +101,8 @@ async def test_f4_lists_every_send_and_shows_the_highlighted_ones_timeline(backe
         await pilot.press("down")
         await pilot.pause()
         assert "+1 415-555-0100 · SMS · chat opened" in shown_in(screen.query_one(Timeline))
-        await until_shown(pilot, backend, "Task offered to you", "#sends-timeline")  # it lives on this screen too
-        assert "task offered to you" in str(listing.get_option_at_index(1).prompt)
+        await until_shown(pilot, backend, "Task accepted by you", "#sends-timeline")  # it lives on this screen too
+        assert "task with you" in str(listing.get_option_at_index(1).prompt)  # my own chat, accepted for me
 
         await pilot.press("enter")  # back, showing the chosen send under the panel
         await pilot.pause()
@@ -173,7 +173,8 @@ async def test_hostile_replies_are_shown_as_written_without_styling_or_escapes(b
 
 @pytest.mark.parametrize("focus", ["#destination", "#body", "#mode", "#current"])
 async def test_the_accept_key_works_from_every_field_and_can_be_remapped(tmp_path: Path, focus: str) -> None:
-    backend = SimBackend(project_settings(tmp_path, ui={"keys": {"accept_task": "ctrl+g"}}))
+    # an open chat I start is accepted for me by default: here it waits for the (remapped) key
+    backend = SimBackend(project_settings(tmp_path, ui={"keys": {"accept_task": "ctrl+g"}, "auto_accept_own_chats": False}))
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -174,7 +174,7 @@ class OutboundPanelApp(App[None]):
     def _send_updated(self, update: SendUpdated) -> None:
         assert self.session is not None
         event = update.event
-        if self.session.offered_to_me(event):
+        if self.session.offered_to_me(event) and event.task_sid in self.session.offers:  # type: ignore[union-attr]
             self.notify(f"A task for {update.record.customer_label} is offered to you: {self._offer_keys()}.",
                         title="Task offered", markup=False, timeout=10)
         elif isinstance(event, MessageStatusChanged) and event.sentence:  # failed or undelivered
