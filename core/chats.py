@@ -160,6 +160,24 @@ class ChatDesk:
                            media=media, delivery=message.delivery if isinstance(message.delivery, dict) else None,
                            at=message.date_created)
 
+    async def is_closed(self, chat: Chat) -> bool:
+        """Whether the conversation was closed (by the customer, a supervisor or its timer): the chat is
+        read-only then, and only completing the task is left."""
+        return await retry.read(lambda: self.gateway.conversation_state(chat.conversation_sid)) == "closed"
+
+    async def where_it_went(self, chat: Chat) -> str:
+        """A sentence for a chat that left the agent's list without them ending it."""
+        task = await retry.read(lambda: self.gateway.call("reading the chat's task",
+                                                           self._workspace.tasks(chat.task_sid).fetch_async()))
+        status = str(task.assignment_status)
+        if status in ("reserved", "assigned", "wrapping"):
+            holder = await retry.read(lambda: self.gateway.task_holder(chat.task_sid))
+            if holder is not None and holder.worker_sid != self.agent.sid:
+                name = await retry.read(lambda: self.gateway.worker_name(sid=holder.worker_sid))
+                return f"The chat with {chat.customer} is with {name or holder.worker_name} now."
+        reason = f" ({task.reason})" if task.reason else ""
+        return f"The chat with {chat.customer} is no longer yours: its task is {status}{reason}."
+
     async def reply(self, chat: Chat, body: str, send_id: str | None = None) -> str:
         """Posts `body` as the agent's Flex identity, once: an unanswered post is looked up by its send id."""
         send_id = send_id or uuid.uuid4().hex

@@ -172,3 +172,21 @@ async def test_a_customer_who_writes_in_is_an_inbound_chat_offered_to_me(
     assert (chat.conversation_sid, chat.state, chat.direction, chat.customer) == (
         message.conversation_sid, "offered", "inbound", JANE.address)
     assert [m.body for m in await desk_of(alice).transcript(chat)] == ["Where is my order?"]
+
+
+async def test_a_reply_routed_to_me_is_an_offered_chat_i_can_accept_answer_and_end(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice = await make_service()
+    sent = await alice.send(draft(alice, SendMode.WAIT_ME, body="Your order shipped"))
+    sim.world.clock.advance(10)  # delivered; Jane replies; Studio sends it to Flex, routed to me
+    desk = desk_of(alice)
+    [chat] = await desk.my_chats()
+    assert (chat.conversation_sid, chat.state, chat.customer) == (sent.conversation_sid, "offered", JANE.address)
+
+    await desk.accept(chat)
+    [chat] = await desk.my_chats()
+    assert chat.state == "talking"
+    await desk.reply(chat, "Thanks Jane, anything else?")
+    await desk.end(chat)
+    assert [c.state for c in await desk.my_chats()] == ["wrap-up"]
+    assert sim.world.conversations.conversation(chat.conversation_sid).state == "closed"

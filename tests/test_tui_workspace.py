@@ -187,3 +187,31 @@ async def test_f9_hands_the_chat_over_and_it_leaves_me_when_the_colleague_accept
         assert status(pilot) == "Handed over: Bob Martinez has the chat with +1 415-555-0100."
         assert world.taskrouter.tasks[chat.task_sid].assignment_status == "completed"
         assert world.taskrouter.tasks[invited.sid].assignment_status == "assigned"
+
+
+async def test_a_chat_whose_conversation_was_closed_is_read_only_and_f7_completes_it(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        chat = app.screen.open  # type: ignore[attr-defined]
+        sim_of(backend).world.conversations.close(chat.conversation_sid)  # the customer or a supervisor
+        await pilot.press("f5")
+        await until(pilot, lambda: status(pilot).startswith("The conversation was closed"))
+        assert app.screen.query_one("#reply", TextArea).disabled
+        await pilot.press("f7")
+        await until(pilot, lambda: rows(pilot) == [])
+        assert sim_of(backend).world.taskrouter.tasks[chat.task_sid].assignment_status == "completed"
+
+
+async def test_a_chat_taken_away_says_where_it_went(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        chat = app.screen.open  # type: ignore[attr-defined]
+        taskrouter = sim_of(backend).world.taskrouter
+        taskrouter.update_task(taskrouter.tasks[chat.task_sid], assignment_status="completed",
+                               reason="closed by a supervisor")
+        await pilot.press("f5")
+        await until(pilot, lambda: rows(pilot) == [])
+        assert status(pilot) == ("The chat with +14155550100 is no longer yours: its task is completed "
+                                 "(closed by a supervisor).")

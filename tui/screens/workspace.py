@@ -3,6 +3,7 @@ a reply box, and the keys that accept, end and complete it."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -54,6 +55,7 @@ class WorkspaceScreen(Screen[None]):
         self.open: Chat | None = None
         self.messages: list[ChatMessage] = []
         self.handing: dict[str, HandOver] = {}  # chats offered to a colleague, by the invite's task SID
+        self.closed = False  # the open chat's conversation was closed (by the customer, a supervisor): read-only
 
     def compose(self) -> ComposeResult:
         yield Static("Reading your chats from TaskRouter…", id="workspace-title", markup=False)
@@ -88,12 +90,19 @@ class WorkspaceScreen(Screen[None]):
             f"My chats ({len(chats)}): Enter opens one · {keys['refresh_chats']} reads them again" if chats
             else f"No chats offered to you or assigned to you. {keys['close_workspace']} goes back to the panel.")
         if self.open is not None:
-            self.open = self.chats.get(self.open.task_sid)
+            gone, self.open = self.open, self.chats.get(self.open.task_sid)
             if self.open is None:
+                self.messages = []
                 self._show_transcript()
-                self._say("That chat is no longer yours: it was completed, canceled or handed over.", "")
+                await self._say_where_it_went(gone)
             else:
                 self._load_transcript()
+
+    async def _say_where_it_went(self, chat: Chat) -> None:
+        try:
+            self._say(await self.desk.where_it_went(chat), "")
+        except OutboundError as error:
+            self._say(f"The chat with {_customer(chat)} is no longer yours ({error}).", "")
 
     def _show_rows(self) -> None:
         listing = self.query_one(OptionList)
@@ -116,14 +125,19 @@ class WorkspaceScreen(Screen[None]):
 
     @work(exclusive=True, group="transcript")
     async def _load_transcript(self) -> None:
-        if self.open is None:
+        chat = self.open
+        if chat is None:
             return
         try:
-            self.messages = await self.desk.transcript(self.open)
+            messages, closed = await asyncio.gather(self.desk.transcript(chat), self.desk.is_closed(chat))
         except OutboundError as error:
             self._say(f"Could not read the conversation: {error}", "error")
             return
-        if self.session.unread.pop(self.open.conversation_sid, 0):
+        if self.open is not chat:
+            return  # another chat was opened meanwhile, or this one left the list
+        self.messages, self.closed = messages, closed
+        self.query_one("#reply", TextArea).disabled = closed
+        if self.session.unread.pop(chat.conversation_sid, 0):
             self._show_rows()
         self._show_transcript()
         self._say(self._hint(), "")
@@ -131,12 +145,15 @@ class WorkspaceScreen(Screen[None]):
 
     @work(exclusive=True, group="transcript")
     async def action_older(self) -> None:
-        if self.open is None or not self.messages:
+        chat = self.open
+        if chat is None or not self.messages:
             return
         try:
-            older = await self.desk.transcript(self.open, before=self.messages[0].index)
+            older = await self.desk.transcript(chat, before=self.messages[0].index)
         except OutboundError as error:
             self._say(f"Could not read older messages: {error}", "error")
+            return
+        if self.open is not chat:
             return
         if not older:
             self._say("That is the beginning of the conversation.", "")
@@ -158,7 +175,7 @@ class WorkspaceScreen(Screen[None]):
     async def action_reply(self) -> None:
         box = self.query_one("#reply", TextArea)
         chat, body = self.open, box.text.strip()
-        if chat is None or chat.state != "talking":
+        if chat is None or chat.state != "talking" or self.closed:
             self._say("Open a chat you are talking in to reply.", "error")
             return
         if not body:
@@ -179,10 +196,10 @@ class WorkspaceScreen(Screen[None]):
         if chat is None:
             return
         try:
-            if chat.state == "talking":
+            if chat.state == "talking" and not self.closed:
                 await self.desk.end(chat)
                 done = "Chat ended: the conversation is closed for the customer."
-            elif chat.state == "wrap-up":
+            elif chat.state == "wrap-up" or self.closed:
                 await self.desk.complete(chat)
                 done, self.open, self.messages = "Task completed: you are free for the next chat.", None, []
                 self._show_transcript()
@@ -276,6 +293,9 @@ class WorkspaceScreen(Screen[None]):
         keys = self._keys()
         if self.open is None:
             return ""
+        if self.closed and self.open.state != "offered":
+            return f"The conversation was closed (by the customer or a supervisor): read-only. " \
+                   f"{keys['end_chat']} completes the task."
         return {"offered": f"Offered to you: {keys['accept_chat']} accepts.",
                 "talking": f"{keys['reply']} sends the reply · {keys['end_chat']} ends the chat · "
                            f"{keys['hand_over']} hands it over · {keys['older_messages']} older messages",
