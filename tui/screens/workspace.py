@@ -293,7 +293,7 @@ class WorkspaceScreen(Screen[None]):
         keys = self._keys()
         if self.open is None:
             return ""
-        if self.closed and self.open.state != "offered":
+        if self.closed and self.open.state == "talking":
             return f"The conversation was closed (by the customer or a supervisor): read-only. " \
                    f"{keys['end_chat']} completes the task."
         return {"offered": f"Offered to you: {keys['accept_chat']} accepts.",
