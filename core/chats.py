@@ -26,8 +26,10 @@ from pydantic import BaseModel
 
 from core import retry
 from core.errors import OutboundError, SendFailed, TwilioUnavailable
+from core.customer import CustomerStatus, customer_status
 from core.identity import decode_identity
-from core.models import json_object
+from core.models import MAX_BODY, json_object
+from core.phone import display
 
 if TYPE_CHECKING:  # the gateway imports twilio: the TUI imports this module before connecting
     from core.gateway import AgentInfo, TwilioGateway
@@ -81,6 +83,22 @@ class HandOver(BaseModel):
     chat: Chat
     to: Colleague
     task_sid: str
+
+
+def check_reply(chat: Chat, body: str, customer: CustomerStatus | None, now: datetime) -> str | None:
+    """Why this reply may not go (no Twilio call), or None: the send path's rules, for a chat. `customer`: the
+    customer's window and opt-out with the chat's sender, when known."""
+    if not body.strip():
+        return "Type a reply first."
+    if len(body) > MAX_BODY:
+        return f"The reply is {len(body)} characters; Twilio accepts at most {MAX_BODY}."
+    if customer is not None and customer.opted_out:
+        return (f"{display(chat.customer)} opted out of messages from this number (they replied STOP): "
+                "Twilio would not deliver it (error 21610).")
+    if chat.channel == "whatsapp" and customer is not None and not customer.window_open(now):
+        return ("The WhatsApp 24-hour window is closed: free text would not reach the customer; only an approved "
+                "template can, from the panel.")
+    return None
 
 
 class ChatDesk:
@@ -159,6 +177,16 @@ class ChatDesk:
                            from_customer=author.removeprefix("whatsapp:") == chat.customer, body=message.body,
                            media=media, delivery=message.delivery if isinstance(message.delivery, dict) else None,
                            at=message.date_created)
+
+    async def customer(self, chat: Chat, now: datetime) -> CustomerStatus | None:
+        """The customer's WhatsApp window and opt-out with the number this chat is on (None: no such number)."""
+        prefix = "whatsapp:" if chat.channel == "whatsapp" else ""
+        address = prefix + chat.customer
+        mine = [p for p in await retry.read(lambda: self.gateway.participations(address))
+                if p.conversation_sid == chat.conversation_sid and p.proxy_address]
+        if not mine:
+            return None
+        return await retry.read(lambda: customer_status(self.gateway, address, mine[0].proxy_address or "", now))
 
     async def is_closed(self, chat: Chat) -> bool:
         """Whether the conversation was closed (by the customer, a supervisor or its timer): the chat is

@@ -4,9 +4,12 @@ to the same customer afterwards."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from core.chats import ChatDesk
+from core.chats import Chat, ChatDesk, check_reply
+from core.customer import CustomerStatus
 from core.errors import ConversationInUse, SendFailed
 from core.models import SendMode
 from core.outbound import OutboundService
@@ -190,3 +193,44 @@ async def test_a_reply_routed_to_me_is_an_offered_chat_i_can_accept_answer_and_e
     await desk.end(chat)
     assert [c.state for c in await desk.my_chats()] == ["wrap-up"]
     assert sim.world.conversations.conversation(chat.conversation_sid).state == "closed"
+
+
+def _chat(channel: str = "sms") -> Chat:
+    return Chat(task_sid="WT" + "1" * 32, reservation_sid="WR" + "1" * 32, state="talking", since=None,
+                conversation_sid="CH" + "1" * 32, channel=channel, customer=JANE.address, customer_name=None,
+                direction="inbound", interaction_sid=None, interaction_channel_sid=None)
+
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("channel", "body", "wrote_ago", "opted_out", "problem"), [
+    ("sms", "Hello", None, False, None),
+    ("sms", "   ", None, False, "Type a reply first."),
+    ("sms", "x" * 1601, None, False, "The reply is 1601 characters; Twilio accepts at most 1600."),
+    ("sms", "Hello", None, True, "+1 415-555-0100 opted out of messages from this number (they replied STOP): "
+                                 "Twilio would not deliver it (error 21610)."),
+    ("whatsapp", "Hello", timedelta(hours=23, minutes=59), False, None),
+    ("whatsapp", "Hello", timedelta(hours=24, seconds=1), False,
+     "The WhatsApp 24-hour window is closed: free text would not reach the customer; only an approved template "
+     "can, from the panel."),
+    ("whatsapp", "Hello", None, False, "The WhatsApp 24-hour window is closed: free text would not reach the "
+                                       "customer; only an approved template can, from the panel."),
+])
+def test_a_reply_follows_the_send_paths_rules(channel: str, body: str, wrote_ago: timedelta | None,
+                                             opted_out: bool, problem: str | None) -> None:
+    customer = CustomerStatus(last_inbound=NOW - wrote_ago if wrote_ago else None, opted_out=opted_out,
+                              checked_at=NOW)
+    assert check_reply(_chat(channel), body, customer, NOW) == problem
+
+
+async def test_the_customer_of_a_chat_is_read_with_the_chats_own_number(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice = await make_service()
+    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT))
+    await accept(alice.gateway.client, sent.task_sid or "")
+    desk = desk_of(alice)
+    [chat] = await desk.my_chats()
+    sim.world.customers.say(chat.conversation_sid, "STOP")
+    customer = await desk.customer(chat, NOW)
+    assert customer is not None and customer.opted_out

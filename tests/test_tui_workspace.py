@@ -61,7 +61,7 @@ async def test_f6_lists_my_chats_from_taskrouter_and_enter_opens_one(backend: Si
         await chat_with_jane(pilot, backend)
         assert isinstance(app.screen, WorkspaceScreen)
         assert rows(pilot)[0].startswith("+1 415-555-0100") and "SMS" in rows(pilot)[0]
-        assert app.focused is app.screen.query_one("#reply", TextArea)
+        assert app.focused is app.screen.query_one("#body", TextArea)
         assert "f7 ends the chat" in status(pilot)
         await pilot.press("f6")  # f6 again: back to the panel
         assert not isinstance(app.screen, WorkspaceScreen)
@@ -79,7 +79,7 @@ async def test_a_reply_goes_as_me_and_the_customers_answer_appears(backend: SimB
         ours = [m for m in sim_of(backend).world.conversations.conversation(conversation).messages
                 if m.body == "Your parcel arrives Tuesday"]
         assert [m.author for m in ours] == [app.session.agent.identity]  # type: ignore[union-attr]
-        assert app.screen.query_one("#reply", TextArea).text == ""
+        assert app.screen.query_one("#body", TextArea).text == ""
         await until_in_transcript(pilot, backend, "could you tell me a bit more?")
         assert transcript(pilot).index("You: Your parcel arrives Tuesday") < transcript(pilot).index("tell me a bit")
 
@@ -138,7 +138,7 @@ async def test_a_failed_reply_keeps_the_draft_and_says_nothing_reached_the_custo
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert status(pilot).endswith("Nothing reached the customer.")
-        assert app.screen.query_one("#reply", TextArea).text == "Keep me"
+        assert app.screen.query_one("#body", TextArea).text == "Keep me"
 
 
 async def test_a_message_in_a_chat_not_open_is_unread_and_notified_and_appears_live_once_open(
@@ -197,7 +197,7 @@ async def test_a_chat_whose_conversation_was_closed_is_read_only_and_f7_complete
         sim_of(backend).world.conversations.close(chat.conversation_sid)  # the customer or a supervisor
         await pilot.press("f5")
         await until(pilot, lambda: status(pilot).startswith("The conversation was closed"))
-        assert app.screen.query_one("#reply", TextArea).disabled
+        assert app.screen.query_one("#body", TextArea).disabled
         await pilot.press("f7")
         await until(pilot, lambda: rows(pilot) == [])
         assert sim_of(backend).world.taskrouter.tasks[chat.task_sid].assignment_status == "completed"
@@ -215,3 +215,20 @@ async def test_a_chat_taken_away_says_where_it_went(backend: SimBackend) -> None
         await until(pilot, lambda: rows(pilot) == [])
         assert status(pilot) == ("The chat with +14155550100 is no longer yours: its task is completed "
                                  "(closed by a supervisor).")
+
+
+async def test_a_reply_to_a_customer_who_opted_out_is_refused_without_a_request(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        sim_of(backend).world.customers.say(app.screen.open.conversation_sid, "STOP")  # type: ignore[attr-defined]
+        await pilot.press("f5")
+        await until(pilot, lambda: "STOP" in transcript(pilot))
+        await type_text(pilot, "Are you sure?")
+        posts = len(sim_of(backend).world.log.matching("POST", MESSAGES))
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert status(pilot).endswith("they replied STOP): Twilio would not deliver it (error 21610).")
+        assert len(sim_of(backend).world.log.matching("POST", MESSAGES)) == posts
+        assert app.screen.query_one("#body", TextArea).text == "Are you sure?"
+        assert "13/1600 characters · GSM-7 · 1 SMS segment" in str(app.screen.query_one("#counter", Static).render())

@@ -15,14 +15,17 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
+from core.chats import check_reply
 from core.errors import OutboundError
 from core.events import CustomerReplied, StatusEvent, TaskStatusChanged, summary_status
 from core.phone import display
 from tui.screens.hand_over import HandOverScreen
 from tui.text import literal
+from tui.widgets.message_body import MessageBody
 
-if TYPE_CHECKING:  # imports twilio: only once connected
+if TYPE_CHECKING:
     from core.chats import Chat, ChatMessage, Colleague, HandOver
+    from core.customer import CustomerStatus
     from core.session import Session
 
 STATE_WORDS = {"offered": "offered to you", "talking": "talking", "wrap-up": "wrap-up"}
@@ -56,20 +59,23 @@ class WorkspaceScreen(Screen[None]):
         self.messages: list[ChatMessage] = []
         self.handing: dict[str, HandOver] = {}  # chats offered to a colleague, by the invite's task SID
         self.closed = False  # the open chat's conversation was closed (by the customer, a supervisor): read-only
+        self.customer: CustomerStatus | None = None  # the open chat's customer: WhatsApp window, opt-out
 
     def compose(self) -> ComposeResult:
         yield Static("Reading your chats from TaskRouter…", id="workspace-title", markup=False)
         yield OptionList(id="chats")
         with VerticalScroll(id="transcript"):
             yield Static(id="transcript-text")
-        yield TextArea(id="reply", soft_wrap=True, show_line_numbers=False)
+        yield MessageBody()  # the reply: the panel's box, with its character and SMS segment count
         yield Static(id="chat-status", markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        reply = self.query_one("#reply", TextArea)
+        box = self.query_one(MessageBody)
+        box.border_title = "Reply"
+        reply = box.query_one("#body", TextArea)
         reply.cursor_blink = self.cursor_blink
-        reply.border_title = "Reply"
+        reply.placeholder = "Type the reply"
         self.query_one(OptionList).focus()
         self.action_refresh()
 
@@ -119,7 +125,7 @@ class WorkspaceScreen(Screen[None]):
         self.messages = []
         self._load_transcript()
         if self.open is not None and self.open.state == "talking":
-            self.query_one("#reply", TextArea).focus()
+            self.query_one("#body", TextArea).focus()
 
     # -- the open chat -------------------------------------------------------------------------------------
 
@@ -129,14 +135,16 @@ class WorkspaceScreen(Screen[None]):
         if chat is None:
             return
         try:
-            messages, closed = await asyncio.gather(self.desk.transcript(chat), self.desk.is_closed(chat))
+            messages, closed, customer = await asyncio.gather(
+                self.desk.transcript(chat), self.desk.is_closed(chat), self.desk.customer(chat, self.session.watcher.wall()))
         except OutboundError as error:
             self._say(f"Could not read the conversation: {error}", "error")
             return
         if self.open is not chat:
             return  # another chat was opened meanwhile, or this one left the list
-        self.messages, self.closed = messages, closed
-        self.query_one("#reply", TextArea).disabled = closed
+        self.messages, self.closed, self.customer = messages, closed, customer
+        self.query_one("#body", TextArea).disabled = closed
+        self.query_one(MessageBody).set_channel_sms(chat.channel == "sms")
         if self.session.unread.pop(chat.conversation_sid, 0):
             self._show_rows()
         self._show_transcript()
@@ -173,13 +181,14 @@ class WorkspaceScreen(Screen[None]):
 
     @work(exclusive=True, group="chat-action")
     async def action_reply(self) -> None:
-        box = self.query_one("#reply", TextArea)
-        chat, body = self.open, box.text.strip()
+        box = self.query_one("#body", TextArea)
+        chat, body = self.open, box.text
         if chat is None or chat.state != "talking" or self.closed:
             self._say("Open a chat you are talking in to reply.", "error")
             return
-        if not body:
-            self._say("Type a reply first.", "error")
+        problem = check_reply(chat, body, self.customer, self.session.watcher.wall())
+        if problem is not None:
+            self._say(problem, "error")  # nothing is sent
             return
         self._say("Sending…", "progress")
         try:
