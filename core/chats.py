@@ -111,6 +111,8 @@ class ChatDesk:
         self._workspace = client.taskrouter.v1.workspaces(gateway.settings.flex.workspace_sid)
         self._conversations = client.conversations.v1
         self._flex = client.flex_api.v1
+        # conversation SID -> (the last page of its messages read, the index it ended on): older ones go on from it
+        self._pages: dict[str, tuple[Any, int | None]] = {}
 
     # -- the workspace ---------------------------------------------------------------------------------
 
@@ -147,26 +149,35 @@ class ChatDesk:
 
     async def transcript(self, chat: Chat, before: int | None = None, size: int = PAGE) -> list[ChatMessage]:
         """The conversation's newest `size` messages, or the `size` before index `before` (older ones, asked
-        for on demand), oldest first: what came before this task too."""
+        for on demand), oldest first: what came before this task too. Older pages continue from where the last
+        read ended (Twilio's next page), so scrolling back through a long conversation reads each page once."""
+        messages = self._conversations.conversations(chat.conversation_sid).messages
         if before is None:
-            messages = self._conversations.conversations(chat.conversation_sid).messages
-            found = list(await retry.read(lambda: self.gateway.call(
-                "reading the conversation", messages.page_async(order="desc", page_size=size))))
+            page = await retry.read(lambda: self.gateway.call(
+                "reading the conversation", messages.page_async(order="desc", page_size=size)))
+            found = list(page)  # a page's records can be iterated once
+            self._pages[chat.conversation_sid] = (page, found[-1].index if found else None)
         else:
             found = await self._older(chat, before, size)
         return [self._message(chat, m) for m in reversed(found)]
 
     async def _older(self, chat: Chat, before: int, size: int) -> list[Any]:
-        messages = self._conversations.conversations(chat.conversation_sid).messages
+        """The `size` messages before index `before`: on from the page the last read ended on when it ended
+        there, else from the newest page back."""
+        page, last = self._pages.get(chat.conversation_sid, (None, None))
         older: list[Any] = []
-        page = await retry.read(lambda: self.gateway.call("reading older messages",
-                                                           messages.page_async(order="desc", page_size=PAGE)))
-        while True:
-            older += [m for m in page if int(m.index or 0) < before]
-            if len(older) >= size or page.next_page_url is None:
-                return older[:size]
+        if page is None or last is None or int(last) != before:
+            messages = self._conversations.conversations(chat.conversation_sid).messages
+            page = await retry.read(lambda: self.gateway.call("reading older messages",
+                                                               messages.page_async(order="desc", page_size=size)))
+            older = [m for m in page if int(m.index or 0) < before]
+        while len(older) < size and page.next_page_url is not None:
             current = page
             page = await retry.read(lambda: self.gateway.call("reading older messages", current.next_page_async()))
+            older += [m for m in page if int(m.index or 0) < before]
+        # the next read goes on from this page only if nothing of it is left over
+        self._pages[chat.conversation_sid] = (page, older[-1].index if older and len(older) <= size else None)
+        return older[:size]
 
     def _message(self, chat: Chat, message: Any) -> ChatMessage:
         author = message.author or ""

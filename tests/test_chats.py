@@ -234,3 +234,25 @@ async def test_the_customer_of_a_chat_is_read_with_the_chats_own_number(
     sim.world.customers.say(chat.conversation_sid, "STOP")
     customer = await desk.customer(chat, NOW)
     assert customer is not None and customer.opted_out
+
+
+async def test_scrolling_back_reads_each_page_once_and_misses_nothing(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice = await make_service()
+    message = sim.world.customers.write_in(JANE.address, SMS_SENDER, "line 000")
+    for n in range(1, 230):
+        sim.world.customers.say(message.conversation_sid, f"line {n:03}")
+    desk = desk_of(alice)
+    [chat] = await desk.my_chats()
+    reads = len(sim.world.log.matching("GET", MESSAGES))
+
+    page = await desk.transcript(chat, size=50)
+    seen = [m.body for m in page]
+    while page:
+        page = await desk.transcript(chat, before=page[0].index, size=50)
+        seen = [m.body for m in page] + seen
+    assert seen == [f"line {n:03}" for n in range(230)]
+    assert len(sim.world.log.matching("GET", MESSAGES)) - reads == 5  # 230 messages: 5 pages, each once
+
+    assert [m.body for m in await desk.transcript(chat, before=100, size=30)] == [
+        f"line {n:03}" for n in range(70, 100)]  # asked from elsewhere: still right
