@@ -14,8 +14,11 @@ from typing import Any, Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 
+from sim import seed
+from tests.live import advance_until
 from tests.outbound_fixtures import project_settings
-from tests.tui_fixtures import SimBackend, settle, sim_of, type_draft, type_text, until_shown
+from tests.test_tui_workspace import chat_with_jane, rows, status, until_in_transcript
+from tests.tui_fixtures import SimBackend, settle, sim_of, type_draft, type_text, until, until_shown
 from tui.app import OutboundPanelApp
 
 pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
@@ -246,8 +249,6 @@ def test_template_variables_with_preview(snap_compare: Any, tmp_path: Path) -> N
 
 async def _chat_with_jane(pilot: Pilot, backend: SimBackend) -> None:
     """F6 with an accepted open chat to Jane who has answered, opened with Enter."""
-    from tests.test_tui_workspace import chat_with_jane, until_in_transcript
-
     await chat_with_jane(pilot, backend)
     await until_in_transcript(pilot, backend, "Yes, I can talk now.")
     await type_text(pilot, "Your parcel arrives on Tuesday")
@@ -262,11 +263,40 @@ def test_a_chat_in_wrap_up(snap_compare: Any, tmp_path: Path) -> None:
     app, backend = _app(tmp_path)
 
     async def steps(pilot: Pilot) -> None:
-        from tests.test_tui_workspace import rows
-        from tests.tui_fixtures import until
-
         await _chat_with_jane(pilot, backend)
         await pilot.press("f7")
         await until(pilot, lambda: "wrap-up" in rows(pilot)[0])
+
+    assert snap_compare(app, run_before=steps)
+
+
+def test_the_workspace_list(snap_compare: Any, tmp_path: Path) -> None:
+    app, backend = _app(tmp_path)
+
+    async def steps(pilot: Pilot) -> None:
+        await chat_with_jane(pilot, backend)
+        jane = pilot.app.screen.open.conversation_sid  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        await pilot.app.session.send({"destination": seed.CUSTOMERS[2].address,  # type: ignore[attr-defined]
+                                      "callerId": seed.SMS_SENDERS[0], "body": "Hello Mei", "openChat": True})
+        await pilot.press("f6")
+        await advance_until(sim_of(backend), lambda: len(rows(pilot)) == 2 and "talking" in rows(pilot)[1],
+                            then=lambda: settle(pilot))
+        sim_of(backend).world.customers.say(jane, "Are you still there?")
+        await advance_until(sim_of(backend), lambda: "1 unread" in rows(pilot)[0], then=lambda: settle(pilot))
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=steps)
+
+
+def test_a_read_only_chat(snap_compare: Any, tmp_path: Path) -> None:
+    app, backend = _app(tmp_path)
+
+    async def steps(pilot: Pilot) -> None:
+        await _chat_with_jane(pilot, backend)
+        sim_of(backend).world.conversations.close(pilot.app.screen.open.conversation_sid)  # type: ignore[attr-defined]
+        await pilot.press("f5")
+        await until(pilot, lambda: status(pilot).startswith("The conversation was closed"))
 
     assert snap_compare(app, run_before=steps)

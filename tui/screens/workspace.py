@@ -335,8 +335,8 @@ def _row(chat: Chat, unread: int) -> Text:
     """One line, cut with … rather than wrapped: who, channel, state, since when, unread messages."""
     who = _customer(chat)
     since = chat.since.astimezone().strftime("%H:%M") if chat.since else ""
-    row = Text.assemble(literal(f"{who:<30}"), " ", f"{CHANNELS.get(chat.channel, chat.channel):<8} ",
-                        literal(f"{STATE_WORDS[chat.state]:<15}", "bold"), (f" since {since}", "dim"),
+    row = Text.assemble(literal(f"{who:<24}"), " ", f"{CHANNELS.get(chat.channel, chat.channel):<8} ",
+                        literal(f"{STATE_WORDS[chat.state]:<14}", "bold"), (f" since {since}", "dim"),
                         (f"  {unread} unread", "bold reverse") if unread else "")
     row.no_wrap, row.overflow = True, "ellipsis"
     return row
