@@ -10,18 +10,17 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from core.chats import check_reply
 from core.errors import OutboundError
-from core.events import CustomerReplied, StatusEvent, TaskStatusChanged, summary_status
-from core.phone import display
+from core.events import CustomerReplied, StatusEvent, TaskStatusChanged
 from tui.screens.hand_over import HandOverScreen
 from tui.text import literal
 from tui.widgets.message_body import MessageBody
+from tui.widgets.transcript import Transcript, customer_label
 
 if TYPE_CHECKING:
     from core.chats import Chat, ChatMessage, Colleague, HandOver
@@ -64,8 +63,7 @@ class WorkspaceScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("Reading your chats from TaskRouter…", id="workspace-title", markup=False)
         yield OptionList(id="chats")
-        with VerticalScroll(id="transcript"):
-            yield Static(id="transcript-text")
+        yield Transcript()
         yield MessageBody()  # the reply: the panel's box, with its character and SMS segment count
         yield Static(id="chat-status", markup=False)
         yield Footer(compact=True, show_command_palette=False)
@@ -108,7 +106,7 @@ class WorkspaceScreen(Screen[None]):
         try:
             self._say(await self.desk.where_it_went(chat), "")
         except OutboundError as error:
-            self._say(f"The chat with {_customer(chat)} is no longer yours ({error}).", "")
+            self._say(f"The chat with {customer_label(chat)} is no longer yours ({error}).", "")
 
     def _show_rows(self) -> None:
         listing = self.query_one(OptionList)
@@ -170,14 +168,7 @@ class WorkspaceScreen(Screen[None]):
         self._show_transcript(scroll_end=False)
 
     def _show_transcript(self, scroll_end: bool = True) -> None:
-        text = Text()
-        if self.open is not None:
-            for message in self.messages:
-                text.append_text(_line(message, self.open))
-                text.append("\n")
-        self.query_one("#transcript-text", Static).update(text)
-        if scroll_end:
-            self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+        self.query_one(Transcript).show(self.open, self.messages, scroll_end)
 
     @work(exclusive=True, group="chat-action")
     async def action_reply(self) -> None:
@@ -243,7 +234,7 @@ class WorkspaceScreen(Screen[None]):
         except OutboundError as error:
             self._say(f"Could not read your colleagues: {error}", "error")
             return
-        chosen = await self.app.push_screen_wait(HandOverScreen(_customer(chat), colleagues))
+        chosen = await self.app.push_screen_wait(HandOverScreen(customer_label(chat), colleagues))
         if chosen is not None:
             await self._hand_over(chat, chosen)
 
@@ -274,7 +265,7 @@ class WorkspaceScreen(Screen[None]):
             if self.open is not None and self.open.task_sid == handed.chat.task_sid:
                 self.open, self.messages = None, []
                 self._show_transcript()
-            self._say(f"Handed over: {handed.to.name} has the chat with {_customer(handed.chat)}.", "")
+            self._say(f"Handed over: {handed.to.name} has the chat with {customer_label(handed.chat)}.", "")
         else:
             self._say(f"{handed.to.name} did not take the chat ({done}): it is still yours.", "error")
         self.action_refresh()
@@ -325,31 +316,12 @@ class WorkspaceScreen(Screen[None]):
         status.set_classes(kind)
 
 
-def _customer(chat: Chat) -> str:
-    """Their name when Flex knows one (customerName holds the number when it does not), and the number."""
-    named = chat.customer_name if chat.customer_name and any(c.isalpha() for c in chat.customer_name) else None
-    return f"{named} {display(chat.customer)}" if named else display(chat.customer)
-
-
 def _row(chat: Chat, unread: int) -> Text:
     """One line, cut with … rather than wrapped: who, channel, state, since when, unread messages."""
-    who = _customer(chat)
+    who = customer_label(chat)
     since = chat.since.astimezone().strftime("%H:%M") if chat.since else ""
     row = Text.assemble(literal(f"{who:<24}"), " ", f"{CHANNELS.get(chat.channel, chat.channel):<8} ",
                         literal(f"{STATE_WORDS[chat.state]:<14}", "bold"), (f" since {since}", "dim"),
                         (f"  {unread} unread", "bold reverse") if unread else "")
     row.no_wrap, row.overflow = True, "ellipsis"
     return row
-
-
-def _line(message: ChatMessage, chat: Chat) -> Text:
-    """A transcript line: time, who wrote it, the text as written (media named), and mine with its delivery."""
-    when = message.at.astimezone().strftime("%H:%M") if message.at else "     "
-    who = "You" if message.mine else (_customer(chat) if message.from_customer else literal(message.author).plain)
-    body = literal(message.body or "")
-    for name in message.media:
-        body.append_text(literal(f" [media: {name}]", "italic"))
-    line = Text.assemble((when, "dim"), "  ", (f"{who}: ", "bold"), body)
-    if message.mine:
-        line.append(f"  ({summary_status(message.delivery)})", "dim")
-    return line
