@@ -22,6 +22,16 @@ def desk_of(service: OutboundService) -> ChatDesk:
     return ChatDesk(service.gateway, service.agent)
 
 
+async def talking_chat(make_service: MakeService,
+                       body: str = "Hello from Flex") -> tuple[OutboundService, ChatDesk, Chat]:
+    """Alice's open chat to Jane, accepted: the agent, their desk, the chat."""
+    alice = await make_service()
+    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT, body=body))
+    await accept(alice.gateway.client, sent.task_sid or "")
+    desk = desk_of(alice)
+    return alice, desk, (await desk.my_chats())[0]
+
+
 def customer_lines(sim: Simulator, conversation_sid: str) -> list[str]:
     return [m.body or "" for m in sim.world.conversations.conversation(conversation_sid).messages
             if m.author == JANE.address]
@@ -84,11 +94,7 @@ async def test_a_reply_goes_as_the_agent_and_the_customer_answers_a_few_turns(
 
 async def test_a_reply_whose_answer_is_lost_is_found_not_posted_twice(
         sim: Simulator, make_service: MakeService) -> None:
-    alice = await make_service()
-    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT))
-    await accept(alice.gateway.client, sent.task_sid or "")
-    desk = desk_of(alice)
-    chat = (await desk.my_chats())[0]
+    alice, desk, chat = await talking_chat(make_service)
     sim.fault(MESSAGES, method="POST", kind="drop")
 
     sid = await desk.reply(chat, "Only once")
@@ -100,11 +106,7 @@ async def test_a_reply_whose_answer_is_lost_is_found_not_posted_twice(
 
 async def test_a_reply_that_fails_says_nothing_reached_the_customer(
         sim: Simulator, make_service: MakeService) -> None:
-    alice = await make_service()
-    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT))
-    await accept(alice.gateway.client, sent.task_sid or "")
-    desk = desk_of(alice)
-    chat = (await desk.my_chats())[0]
+    alice, desk, chat = await talking_chat(make_service)
     sim.fault(MESSAGES, method="POST", status=500)
 
     with pytest.raises(SendFailed) as failed:
@@ -115,11 +117,7 @@ async def test_a_reply_that_fails_says_nothing_reached_the_customer(
 
 async def test_end_puts_the_task_in_wrap_up_complete_frees_it_and_a_new_chat_goes(
         sim: Simulator, make_service: MakeService) -> None:
-    alice = await make_service()
-    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT))
-    await accept(alice.gateway.client, sent.task_sid or "")
-    desk = desk_of(alice)
-    chat = (await desk.my_chats())[0]
+    alice, desk, chat = await talking_chat(make_service)
     with pytest.raises(ConversationInUse):
         await alice.send(draft(alice, SendMode.OPEN_CHAT, body="A second chat"))
 
@@ -145,11 +143,7 @@ async def test_colleagues_are_the_other_workers_then_the_queues(sim: Simulator, 
 
 async def test_a_chat_handed_over_leaves_me_when_the_colleague_accepts(
         sim: Simulator, make_service: MakeService) -> None:
-    alice = await make_service()
-    sent = await alice.send(draft(alice, SendMode.OPEN_CHAT))
-    await accept(alice.gateway.client, sent.task_sid or "")
-    desk = desk_of(alice)
-    chat = (await desk.my_chats())[0]
+    alice, desk, chat = await talking_chat(make_service)
     bob = next(c for c in await desk.colleagues() if c.name == BOB.full_name)
 
     handed = await desk.hand_over(chat, bob)
