@@ -242,10 +242,8 @@ class ChatDesk:
         `wrapping`), and the channel closes, which closes the conversation for the customer."""
         if not (chat.interaction_sid and chat.interaction_channel_sid):
             raise OutboundError("This chat has no Flex interaction to end.")
+        await self._set_my_participant(chat, "wrapup", "ending the chat")
         channel = self._flex.interaction(chat.interaction_sid).channels(chat.interaction_channel_sid)
-        for participant in await self._my_participants(chat):
-            await retry.create(lambda p=participant: self.gateway.call(
-                "ending the chat", channel.participants(p.sid).update_async(status="wrapup")))
         await retry.create(lambda: self.gateway.call("closing the conversation",
                                                       channel.update_async(status="closed")))
 
@@ -285,22 +283,20 @@ class ChatDesk:
         if status in ("pending", "reserved"):
             return None
         if status in ("assigned", "wrapping", "completed"):
-            await self._leave(hand_over.chat)
+            await self._set_my_participant(hand_over.chat, "closed", "leaving the chat")
             return "accepted"
         return status
 
-    async def _leave(self, chat: Chat) -> None:
-        channel = self._flex.interaction(chat.interaction_sid).channels(chat.interaction_channel_sid)
-        for participant in await self._my_participants(chat):
-            await retry.create(lambda p=participant: self.gateway.call(
-                "leaving the chat", channel.participants(p.sid).update_async(status="closed")))
-
-    async def _my_participants(self, chat: Chat) -> list[Any]:
+    async def _set_my_participant(self, chat: Chat, status: str, what: str) -> None:
+        """The agent's interaction-channel participant of this chat to `status` (wrapup, closed): Flex moves the
+        agent's task with it (wrapping, completed)."""
         channel = self._flex.interaction(chat.interaction_sid).channels(chat.interaction_channel_sid)
         participants = await retry.read(lambda: self.gateway.call("reading the chat's participants",
                                                                    channel.participants.list_async()))
-        return [p for p in participants
-                if p.type == "agent" and (p.routing_properties or {}).get("task_sid") == chat.task_sid]
+        for participant in participants:
+            if participant.type == "agent" and (participant.routing_properties or {}).get("task_sid") == chat.task_sid:
+                await retry.create(lambda p=participant: self.gateway.call(
+                    what, channel.participants(p.sid).update_async(status=status)))
 
     async def complete(self, chat: Chat) -> None:
         """Completes the task in wrap-up: the agent's chat capacity is free again."""
