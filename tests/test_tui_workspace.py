@@ -232,3 +232,17 @@ async def test_a_reply_to_a_customer_who_opted_out_is_refused_without_a_request(
         assert len(sim_of(backend).world.log.matching("POST", MESSAGES)) == posts
         assert app.screen.query_one("#body", TextArea).text == "Are you sure?"
         assert "13/1600 characters · GSM-7 · 1 SMS segment" in str(app.screen.query_one("#counter", Static).render())
+
+
+async def test_help_in_my_chats_lists_their_keys_first(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f6")
+        await until(pilot, lambda: isinstance(app.screen, WorkspaceScreen))
+        await pilot.press("f1")
+        await until(pilot, lambda: app.screen.id == "help")
+        shown = [binding_id for _, _, binding_id in app.screen.keys]  # type: ignore[attr-defined]
+        assert shown[:7] == ["close_workspace", "reply", "end_chat", "accept_chat", "refresh_chats", "hand_over",
+                             "older_messages"]
+        assert "send" in shown and "workspace" in shown  # the app's keys follow

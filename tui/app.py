@@ -367,9 +367,11 @@ class OutboundPanelApp(App[None]):
         self.push_screen(HelpScreen(keys))
 
     def _bindings_with_ids(self) -> list[Binding]:
-        """The app's bindings, one per id, with the keys [ui.keys] gave them (BINDINGS keep the defaults)."""
+        """The current screen's bindings (my chats has its own), then the app's: one per id, with the keys
+        [ui.keys] gave them (BINDINGS keep the defaults)."""
         found: dict[str, Binding] = {}
-        for item in (item for items in self._bindings.key_to_bindings.values() for item in items):
+        for item in (item for bindings in (self.screen._bindings, self._bindings)
+                     for items in bindings.key_to_bindings.values() for item in items):
             if item.id and item.id not in found:
                 found[item.id] = replace(item, key=self.settings.ui.keys.get(item.id, item.key))
         return list(found.values())

@@ -38,14 +38,16 @@ class WorkspaceScreen(Screen[None]):
     escape / f6 go back."""
 
     BINDINGS = [
-        Binding("escape,f6", "dismiss(None)", "Back", id="close_workspace", priority=True),
-        Binding("ctrl+s", "reply", "Reply", id="reply", priority=True),
+        Binding("escape,f6", "dismiss(None)", "Back", id="close_workspace", priority=True,
+                tooltip="Back to the panel"),
+        Binding("ctrl+s", "reply", "Reply", id="reply", priority=True, tooltip="Send the reply, as you"),
         # priority: the reply box (TextArea) binds f7 to "select all" for itself
-        Binding("f7", "end_or_complete", "End", id="end_chat", priority=True),
-        Binding("f8", "accept", "Accept", id="accept_chat"),
-        Binding("f5", "refresh", "Refresh", id="refresh_chats", show=False),
-        Binding("f9", "hand_over", "Hand over", id="hand_over"),
-        Binding("f10", "older", "Older", id="older_messages", show=False),
+        Binding("f7", "end_or_complete", "End", id="end_chat", priority=True,
+                tooltip="End the chat; in wrap-up, complete the task"),
+        Binding("f8", "accept", "Accept", id="accept_chat", tooltip="Accept the chat offered to you"),
+        Binding("f5", "refresh", "Refresh", id="refresh_chats", show=False, tooltip="Read my chats again"),
+        Binding("f9", "hand_over", "Hand over", id="hand_over", tooltip="Hand the chat over to a colleague or a queue"),
+        Binding("f10", "older", "Older", id="older_messages", show=False, tooltip="Older messages of the chat"),
     ]
 
     def __init__(self, session: Session, cursor_blink: bool = False) -> None:
@@ -133,8 +135,8 @@ class WorkspaceScreen(Screen[None]):
         if chat is None:
             return
         try:
-            messages, closed, customer = await asyncio.gather(
-                self.desk.transcript(chat), self.desk.is_closed(chat), self.desk.customer(chat, self.session.watcher.wall()))
+            messages, closed, customer = await asyncio.gather(self.desk.transcript(chat), self.desk.is_closed(chat),
+                                                              self.desk.customer(chat, self.session.watcher.wall()))
         except OutboundError as error:
             self._say(f"Could not read the conversation: {error}", "error")
             return
