@@ -178,8 +178,9 @@ class Session:
 
     def _own_chat(self, record: SendRecord, event: StatusEvent) -> bool:
         """The task of an open chat the agent started, offered to them, and the settings accept it for them."""
-        return (self.settings.ui.auto_accept_own_chats and self.offered_to_me(event) and record.mode is SendMode.OPEN_CHAT
-                and isinstance(event, TaskStatusChanged) and event.task_sid == record.result.task_sid)
+        return (self.settings.ui.auto_accept_own_chats and record.mode is SendMode.OPEN_CHAT
+                and self.offered_to_me(event) and isinstance(event, TaskStatusChanged)
+                and event.task_sid == record.result.task_sid)
 
     def _accept_later(self, event: TaskStatusChanged) -> None:
         async def accept() -> None:

@@ -4,11 +4,14 @@ a failed reply that keeps its draft."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import OptionList, Static, TextArea
 
 from sim import seed
+from tests.outbound_fixtures import project_settings
 from tests.live import advance_until, asleep
 from tests.tui_fixtures import SimBackend, backend, settle, sim_of, type_text, until  # noqa: F401 (fixture)
 from tui.screens.workspace import WorkspaceScreen
@@ -246,3 +249,14 @@ async def test_help_in_my_chats_lists_their_keys_first(backend: SimBackend) -> N
         assert shown[:7] == ["close_workspace", "reply", "end_chat", "accept_chat", "refresh_chats", "hand_over",
                              "older_messages"]
         assert "send" in shown and "workspace" in shown  # the app's keys follow
+
+
+async def test_the_hint_names_remapped_keys(tmp_path: Path) -> None:
+    backend = SimBackend(project_settings(tmp_path, ui={"keys": {"end_chat": "f12"}}))
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        assert "f12 ends the chat" in status(pilot)
+        await pilot.press("f12")
+        await until(pilot, lambda: "wrap-up" in rows(pilot)[0])
+        assert status(pilot) == "Wrap-up: f12 completes the task."

@@ -195,8 +195,7 @@ class OutboundPanelApp(App[None]):
             if self.screen.open is not None and self.screen.open.conversation_sid == event.conversation_sid:
                 return  # on screen already
         if isinstance(event, CustomerReplied):
-            keys = {b.id: self.get_key_display(b) for b in self._bindings_with_ids()}
-            self.notify(f"{literal(event.body[:80]).plain} ({keys['workspace']}: your chats)",
+            self.notify(f"{literal(event.body[:80]).plain} ({self.key_names()['workspace']}: your chats)",
                         title="New message in a chat", markup=False, timeout=10)
 
     def _show_current(self) -> None:
@@ -208,7 +207,7 @@ class OutboundPanelApp(App[None]):
         self.query_one("#current", Timeline).show(record, history.timeline(record.message_sid) if record else [], hint)
 
     def _offer_keys(self) -> str:
-        keys = {b.id: self.get_key_display(b) for b in self._bindings_with_ids()}
+        keys = self.key_names()
         return f"{keys['accept_task']} accept, {keys['reject_task']} reject"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -366,11 +365,16 @@ class OutboundPanelApp(App[None]):
         keys = [(self.get_key_display(b), b.tooltip or b.description, b.id or "") for b in self._bindings_with_ids()]
         self.push_screen(HelpScreen(keys))
 
-    def _bindings_with_ids(self) -> list[Binding]:
-        """The current screen's bindings (my chats has its own), then the app's: one per id, with the keys
-        [ui.keys] gave them (BINDINGS keep the defaults)."""
+    def key_names(self, screen: Screen | None = None) -> dict[str, str]:
+        """Binding id -> the key shown for it, as [ui.keys] remapped it: `screen`'s (default: the current one)
+        and the app's. Text on screen that names a key takes it from here."""
+        return {b.id or "": self.get_key_display(b) for b in self._bindings_with_ids(screen)}
+
+    def _bindings_with_ids(self, screen: Screen | None = None) -> list[Binding]:
+        """The screen's bindings (my chats has its own), then the app's: one per id, with the keys [ui.keys] gave
+        them (BINDINGS keep the defaults)."""
         found: dict[str, Binding] = {}
-        for item in (item for bindings in (self.screen._bindings, self._bindings)
+        for item in (item for bindings in ((screen or self.screen)._bindings, self._bindings)
                      for items in bindings.key_to_bindings.values() for item in items):
             if item.id and item.id not in found:
                 found[item.id] = replace(item, key=self.settings.ui.keys.get(item.id, item.key))

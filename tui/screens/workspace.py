@@ -304,13 +304,8 @@ class WorkspaceScreen(Screen[None]):
                 "wrap-up": f"Wrap-up: {keys['end_chat']} completes the task."}[self.open.state]
 
     def _keys(self) -> dict[str, str]:
-        """Key names as the keymap has them ([ui.keys] remaps included)."""
-        shown: dict[str, str] = {}
-        for bindings in self._bindings.key_to_bindings.values():
-            for binding in bindings:
-                if binding.id and binding.id not in shown:
-                    shown[binding.id] = self.app.get_key_display(binding)
-        return shown
+        """Key names as [ui.keys] remapped them (the app knows the keymap)."""
+        return self.app.key_names(self)  # type: ignore[attr-defined]
 
     def _say(self, sentence: str, kind: str) -> None:
         status = self.query_one("#chat-status", Static)
