@@ -260,3 +260,15 @@ async def test_the_hint_names_remapped_keys(tmp_path: Path) -> None:
         await pilot.press("f12")
         await until(pilot, lambda: "wrap-up" in rows(pilot)[0])
         assert status(pilot) == "Wrap-up: f12 completes the task."
+
+
+async def test_a_reply_pressed_three_times_goes_once(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        sim_of(backend).world.config.latency = 0.3  # each press lands while the reply is on its way
+        await type_text(pilot, "Only once")
+        await pilot.press("ctrl+s", "ctrl+s", "ctrl+s")
+        await settle(pilot)
+        conversation = sim_of(backend).world.conversations.conversation(app.screen.open.conversation_sid)  # type: ignore[attr-defined]
+        assert [m.body for m in conversation.messages].count("Only once") == 1

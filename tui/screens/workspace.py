@@ -4,6 +4,7 @@ a reply box, and the keys that accept, end and complete it."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -59,6 +60,7 @@ class WorkspaceScreen(Screen[None]):
         self.open: Chat | None = None
         self.messages: list[ChatMessage] = []
         self.handing: dict[str, HandOver] = {}  # chats offered to a colleague, by the invite's task SID
+        self.acting = False  # a reply, end, accept or hand-over is on its way
         self.closed = False  # the open chat's conversation was closed (by the customer, a supervisor): read-only
         self.customer: CustomerStatus | None = None  # the open chat's customer: WhatsApp window, opt-out
 
@@ -172,8 +174,24 @@ class WorkspaceScreen(Screen[None]):
     def _show_transcript(self, scroll_end: bool = True) -> None:
         self.query_one(Transcript).show(self.open, self.messages, scroll_end)
 
-    @work(exclusive=True, group="chat-action")
-    async def action_reply(self) -> None:
+    def _one_at_a_time(self, action: Callable[[], Awaitable[None]]) -> None:
+        """A chat action (reply, end, accept, hand over) runs alone: a key pressed while one is on its way does
+        nothing (a second reply would post twice; cancelling the first would leave its outcome unknown)."""
+        if self.acting:
+            return
+        self.acting = True
+        self.run_worker(self._acting(action), group="chat-action")
+
+    async def _acting(self, action: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await action()
+        finally:
+            self.acting = False
+
+    def action_reply(self) -> None:
+        self._one_at_a_time(self._reply)
+
+    async def _reply(self) -> None:
         box = self.query_one("#body", TextArea)
         chat, body = self.open, box.text
         if chat is None or chat.state != "talking" or self.closed:
@@ -192,8 +210,10 @@ class WorkspaceScreen(Screen[None]):
         box.clear()
         self._load_transcript()
 
-    @work(exclusive=True, group="chat-action")
-    async def action_end_or_complete(self) -> None:
+    def action_end_or_complete(self) -> None:
+        self._one_at_a_time(self._end_or_complete)
+
+    async def _end_or_complete(self) -> None:
         chat = self.open
         if chat is None:
             return
@@ -213,8 +233,10 @@ class WorkspaceScreen(Screen[None]):
         self._say(done, "")
         self.action_refresh()
 
-    @work(exclusive=True, group="chat-action")
-    async def action_accept(self) -> None:
+    def action_accept(self) -> None:
+        self._one_at_a_time(self._accept)
+
+    async def _accept(self) -> None:
         chat = self.open
         if chat is None or chat.state != "offered":
             return
@@ -225,8 +247,10 @@ class WorkspaceScreen(Screen[None]):
             return
         self.action_refresh()
 
-    @work(exclusive=True, group="chat-action")
-    async def action_hand_over(self) -> None:
+    def action_hand_over(self) -> None:
+        self._one_at_a_time(self._hand_over)
+
+    async def _hand_over(self) -> None:
         chat = self.open
         if chat is None or chat.state != "talking":
             self._say("Open a chat you are talking in to hand it over.", "error")
@@ -238,9 +262,9 @@ class WorkspaceScreen(Screen[None]):
             return
         chosen = await self.app.push_screen_wait(HandOverScreen(customer_label(chat), colleagues))
         if chosen is not None:
-            await self._hand_over(chat, chosen)
+            await self._offer_to(chat, chosen)
 
-    async def _hand_over(self, chat: Chat, to: Colleague) -> None:
+    async def _offer_to(self, chat: Chat, to: Colleague) -> None:
         try:
             handed = await self.desk.hand_over(chat, to)
         except OutboundError as error:
