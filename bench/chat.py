@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.chats import ChatDesk  # noqa: E402
 from core.events import CustomerReplied  # noqa: E402
 from core.gateway import TwilioGateway  # noqa: E402
-from core.outbound import OutboundService  # noqa: E402
 from core.twilio_client import open_client  # noqa: E402
 from core.watcher import StatusWatcher  # noqa: E402
 from sim import seed  # noqa: E402

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,6 +31,7 @@ from core.customer import CustomerStatus, customer_status
 from core.identity import decode_identity
 from core.models import MAX_BODY, json_object
 from core.phone import display
+from core.templates import ContentTemplate, template_problem
 
 if TYPE_CHECKING:  # the gateway imports twilio: the TUI imports this module before connecting
     from core.gateway import AgentInfo, TwilioGateway
@@ -85,19 +87,24 @@ class HandOver(BaseModel):
     task_sid: str
 
 
-def check_reply(chat: Chat, body: str, customer: CustomerStatus | None, now: datetime) -> str | None:
+def check_reply(chat: Chat, body: str, customer: CustomerStatus | None, now: datetime,
+                template: ContentTemplate | None = None, values: Mapping[str, str] | None = None) -> str | None:
     """Why this reply may not go (no Twilio call), or None: the send path's rules, for a chat. `customer`: the
-    customer's window and opt-out with the chat's sender, when known."""
+    customer's window and opt-out with the chat's sender, when known; `template`: a WhatsApp content template
+    sent instead of `body`, with its `values`."""
+    if customer is not None and customer.opted_out:
+        return (f"{display(chat.customer)} opted out of messages from this number (they replied STOP): "
+                "Twilio would not deliver it (error 21610).")
+    window_open = None if customer is None else customer.window_open(now)
+    if template is not None:
+        return template_problem(template, values or {}, window_open)
+    if chat.channel == "whatsapp" and window_open is False:
+        return ("The WhatsApp 24-hour window is closed: free text would not reach the customer; choose an approved "
+                "template.")
     if not body.strip():
         return "Type a reply first."
     if len(body) > MAX_BODY:
         return f"The reply is {len(body)} characters; Twilio accepts at most {MAX_BODY}."
-    if customer is not None and customer.opted_out:
-        return (f"{display(chat.customer)} opted out of messages from this number (they replied STOP): "
-                "Twilio would not deliver it (error 21610).")
-    if chat.channel == "whatsapp" and customer is not None and not customer.window_open(now):
-        return ("The WhatsApp 24-hour window is closed: free text would not reach the customer; only an approved "
-                "template can, from the panel.")
     return None
 
 
@@ -217,12 +224,15 @@ class ChatDesk:
         reason = f" ({task.reason})" if task.reason else ""
         return f"The chat with {chat.customer} is no longer yours: its task is {status}{reason}."
 
-    async def reply(self, chat: Chat, body: str, send_id: str | None = None) -> str:
-        """Posts `body` as the agent's Flex identity, once: an unanswered post is looked up by its send id."""
+    async def reply(self, chat: Chat, body: str, send_id: str | None = None, template: ContentTemplate | None = None,
+                    values: Mapping[str, str] | None = None) -> str:
+        """Posts `body` (or `template` with its `values`) as the agent's Flex identity, once: an unanswered post is
+        looked up by its send id."""
         send_id = send_id or uuid.uuid4().hex
         try:
             return await retry.create(lambda: self.gateway.send_message(
-                chat.conversation_sid, self.agent.identity, body, None, {}, send_id))
+                chat.conversation_sid, self.agent.identity, None if template else body,
+                template.sid if template else None, dict(values or {}), send_id))
         except OutboundError as error:
             if isinstance(error, TwilioUnavailable):
                 landed = await retry.settle(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.chats import Chat, ChatDesk, check_reply
+from core.templates import ContentTemplate
 from core.customer import CustomerStatus
 from core.errors import ConversationInUse, SendFailed
 from core.models import SendMode
@@ -206,16 +207,36 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
                                  "Twilio would not deliver it (error 21610)."),
     ("whatsapp", "Hello", timedelta(hours=23, minutes=59), False, None),
     ("whatsapp", "Hello", timedelta(hours=24, seconds=1), False,
-     "The WhatsApp 24-hour window is closed: free text would not reach the customer; only an approved template "
-     "can, from the panel."),
+     "The WhatsApp 24-hour window is closed: free text would not reach the customer; choose an approved "
+     "template."),
     ("whatsapp", "Hello", None, False, "The WhatsApp 24-hour window is closed: free text would not reach the "
-                                       "customer; only an approved template can, from the panel."),
+                                       "customer; choose an approved template."),
 ])
 def test_a_reply_follows_the_send_paths_rules(channel: str, body: str, wrote_ago: timedelta | None,
                                              opted_out: bool, problem: str | None) -> None:
     customer = CustomerStatus(last_inbound=NOW - wrote_ago if wrote_ago else None, opted_out=opted_out,
                               checked_at=NOW)
     assert check_reply(_chat(channel), body, customer, NOW) == problem
+
+
+ORDER = ContentTemplate(sid="HX" + "2" * 32, name="order_update", language="en",
+                        body="Hello {{first_name}}, your order {{order_id}} has shipped.", whatsapp_status="approved")
+
+
+@pytest.mark.parametrize(("template", "values", "opted_out", "problem"), [
+    (ORDER, {"first_name": "Omar", "order_id": "A-1"}, False, None),
+    (ORDER, {"first_name": "Omar"}, False, "Fill in {{order_id}}."),
+    (ORDER.model_copy(update={"whatsapp_status": "pending"}), {"first_name": "Omar", "order_id": "A-1"}, False,
+     "order_update is pending WhatsApp approval: outside the 24-hour window only approved templates can "
+     "be sent."),
+    (ORDER, {"first_name": "Omar", "order_id": "A-1"}, True,
+     "+1 415-555-0100 opted out of messages from this number (they replied STOP): Twilio would not deliver it "
+     "(error 21610)."),
+])
+def test_a_template_reply_outside_the_window_must_be_approved_and_filled_in(
+        template: ContentTemplate, values: dict[str, str], opted_out: bool, problem: str | None) -> None:
+    customer = CustomerStatus(last_inbound=NOW - timedelta(days=2), opted_out=opted_out, checked_at=NOW)
+    assert check_reply(_chat("whatsapp"), "", customer, NOW, template, values) == problem
 
 
 async def test_the_customer_of_a_chat_is_read_with_the_chats_own_number(

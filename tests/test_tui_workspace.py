@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import OptionList, Static, TextArea
+from textual.widgets import OptionList, Select, Static, TextArea
 
 from sim import seed
 from tests.outbound_fixtures import project_settings
@@ -38,17 +38,22 @@ def rows(pilot: Pilot) -> list[str]:
 
 async def chat_with_jane(pilot: Pilot, backend: SimBackend) -> None:
     """An open chat to Jane, accepted, then F6 and Enter: the chat is open, the reply box focused."""
+    await open_chat(pilot, {"destination": JANE.address, "callerId": seed.SMS_SENDERS[0], "body": "Hello Jane"},
+                    "You: Hello Jane")
+
+
+async def open_chat(pilot: Pilot, draft: dict[str, object], first: str) -> None:
+    """An open chat with this draft, accepted, then F6 and Enter: the chat is open when `first` is shown."""
     await settle(pilot)
     session = pilot.app.session  # type: ignore[attr-defined]
     # sent and accepted as the panel's ctrl+o and F8 do (tests/test_tui_panel.py, tests/test_tui_status.py)
-    sent = await session.send({"destination": JANE.address, "callerId": seed.SMS_SENDERS[0], "body": "Hello Jane",
-                               "openChat": True})
+    sent = await session.send({**draft, "openChat": True})
     holder = await session.gateway.task_holder(sent.task_sid)
     await session.gateway.answer_reservation(sent.task_sid, holder.reservation_sid, accept=True)
     await pilot.press("f6")
     await until(pilot, lambda: bool(rows(pilot)) and "talking" in rows(pilot)[0])
     await pilot.press("enter")
-    await until(pilot, lambda: "You: Hello Jane" in transcript(pilot))
+    await until(pilot, lambda: first in transcript(pilot))
 
 
 async def until_in_transcript(pilot: Pilot, backend: SimBackend, text: str) -> None:
@@ -272,3 +277,37 @@ async def test_a_reply_pressed_three_times_goes_once(backend: SimBackend) -> Non
         await settle(pilot)
         conversation = sim_of(backend).world.conversations.conversation(app.screen.open.conversation_sid)  # type: ignore[attr-defined]
         assert [m.body for m in conversation.messages].count("Only once") == 1
+
+
+async def test_a_closed_whatsapp_window_offers_approved_templates_instead_of_free_text(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        omar = seed.CUSTOMERS[1]  # last wrote on WhatsApp days ago: the window is closed
+        await open_chat(pilot, {"destination": omar.address, "callerId": seed.WHATSAPP_SENDERS[0],
+                                "channel": "whatsapp", "contentTemplateSid": seed.TEMPLATES[0].sid,
+                                "contentVariables": {"1": "Omar"}}, "You:")
+        await until(pilot, lambda: app.screen.query_one("#reply-template-row").display)
+        assert not app.screen.query_one("#body-box").display
+        assert app.focused is app.screen.query_one("#reply-template", Select)
+        assert status(pilot) == "The WhatsApp window is closed: choose an approved template; ^s sends it · " \
+                                "f7 ends the chat"
+        posts = len(sim_of(backend).world.log.matching("POST", MESSAGES))
+        await pilot.press("ctrl+s")  # nothing chosen: refused without a request
+        await until(pilot, lambda: "window is closed" in status(pilot) and "choose an approved" in status(pilot))
+        assert len(sim_of(backend).world.log.matching("POST", MESSAGES)) == posts
+
+        await pilot.press("enter")
+        options = [str(o.prompt) for o in app.screen.query_one("#reply-template").query_one("SelectOverlay").options]  # type: ignore[attr-defined]
+        assert options[1:] == ["appointment_reminder (en)", "follow_up (en)", "order_update (en)"]  # approved only
+        await pilot.press("down", "down", "down", "enter")  # order_update: {{first_name}}, {{order_id}}
+        await pilot.press("tab", "ctrl+u")
+        await type_text(pilot, "Omar")
+        await pilot.press("tab", "ctrl+u")
+        await pilot.press("ctrl+s")  # {{order_id}} empty: refused, nothing sent
+        await until(pilot, lambda: status(pilot) == "Fill in {{order_id}}.")
+        assert len(sim_of(backend).world.log.matching("POST", MESSAGES)) == posts
+        await type_text(pilot, "A-1042")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "You: Hello Omar, your order A-1042 has shipped." in transcript(pilot))
+        conversation = sim_of(backend).world.conversations.conversations[app.screen.open.conversation_sid]  # type: ignore[attr-defined]
+        assert [m.content_sid for m in conversation.messages][-1] == seed.TEMPLATES[1].sid

@@ -12,7 +12,8 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static, TextArea
+from textual.containers import Horizontal
+from textual.widgets import Footer, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
 from core.chats import check_reply
@@ -21,12 +22,14 @@ from core.events import CustomerReplied, StatusEvent, TaskStatusChanged
 from tui.screens.hand_over import HandOverScreen
 from tui.text import literal
 from tui.widgets.message_body import MessageBody
+from tui.widgets.template_form import TemplateForm
 from tui.widgets.transcript import Transcript, customer_label
 
 if TYPE_CHECKING:
     from core.chats import Chat, ChatMessage, Colleague, HandOver
     from core.customer import CustomerStatus
     from core.session import Session
+    from core.templates import ContentTemplate
 
 STATE_WORDS = {"offered": "offered to you", "talking": "talking", "wrap-up": "wrap-up"}
 CHANNELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
@@ -63,12 +66,17 @@ class WorkspaceScreen(Screen[None]):
         self.acting = False  # a reply, end, accept or hand-over is on its way
         self.closed = False  # the open chat's conversation was closed (by the customer, a supervisor): read-only
         self.customer: CustomerStatus | None = None  # the open chat's customer: WhatsApp window, opt-out
+        self.templates: list[ContentTemplate] = []  # approved ones, offered while the WhatsApp window is closed
 
     def compose(self) -> ComposeResult:
         yield Static("Reading your chats from TaskRouter…", id="workspace-title", markup=False)
         yield OptionList(id="chats")
         yield Transcript()
         yield MessageBody()  # the reply: the panel's box, with its character and SMS segment count
+        with Horizontal(id="reply-template-row", classes="row"):  # instead of it while the WhatsApp window is closed
+            yield Static("Template", classes="label")
+            yield Select([], id="reply-template", prompt="Choose an approved template", compact=True)
+        yield TemplateForm()
         yield Static(id="chat-status", markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
@@ -146,12 +154,44 @@ class WorkspaceScreen(Screen[None]):
             return  # another chat was opened meanwhile, or this one left the list
         self.messages, self.closed, self.customer = messages, closed, customer
         self.query_one("#body", TextArea).disabled = closed
+        await self._offer_templates(chat.channel == "whatsapp" and customer is not None
+                                    and not customer.window_open(self.session.watcher.wall()))
         self.query_one(MessageBody).set_channel_sms(chat.channel == "sms")
         if self.session.unread.pop(chat.conversation_sid, 0):
             self._show_rows()
         self._show_transcript()
         self._say(self._hint(), "")
         self.refresh_bindings()
+
+    async def _offer_templates(self, window_closed: bool) -> None:
+        """While the WhatsApp window is closed, approved templates and their variables take the reply box's
+        place: free text would not reach the customer."""
+        if window_closed and not self.templates:
+            try:
+                self.templates = [t for t in await self.session.catalog.templates() if t.approved]
+            except OutboundError as error:
+                self._say(f"Could not read the templates: {error}", "error")
+            self.query_one("#reply-template", Select).set_options(
+                [(f"{t.name} ({t.language})", t.sid) for t in self.templates])
+        body = self.query_one(MessageBody)
+        moved = window_closed and self.focused is body.query_one("#body")
+        body.display = not window_closed
+        self.query_one("#reply-template-row").display = window_closed
+        self.query_one(TemplateForm).display = window_closed
+        if moved:
+            self.query_one("#reply-template", Select).focus()
+
+    @property
+    def template(self) -> ContentTemplate | None:
+        """The template chosen to reply with (only while the WhatsApp window is closed), else None: free text."""
+        if not self.query_one("#reply-template-row").display:
+            return None
+        chosen = self.query_one("#reply-template", Select).value
+        return next((t for t in self.templates if t.sid == chosen), None)
+
+    @on(Select.Changed, "#reply-template")
+    async def _template_chosen(self) -> None:
+        await self.query_one(TemplateForm).show(self.template)
 
     @work(exclusive=True, group="transcript")
     async def action_older(self) -> None:
@@ -197,17 +237,19 @@ class WorkspaceScreen(Screen[None]):
         if chat is None or chat.state != "talking" or self.closed:
             self._say("Open a chat you are talking in to reply.", "error")
             return
-        problem = check_reply(chat, body, self.customer, self.session.watcher.wall())
+        template, values = self.template, self.query_one(TemplateForm).values
+        problem = check_reply(chat, body, self.customer, self.session.watcher.wall(), template, values)
         if problem is not None:
             self._say(problem, "error")  # nothing is sent
             return
         self._say("Sending…", "progress")
         try:
-            await self.desk.reply(chat, body)
+            await self.desk.reply(chat, body, template=template, values=values)
         except OutboundError as error:
             self._say(str(error), "error")  # the draft stays in the box
             return
-        box.clear()
+        if template is None:
+            box.clear()
         self._load_transcript()
 
     def action_end_or_complete(self) -> None:
@@ -322,6 +364,9 @@ class WorkspaceScreen(Screen[None]):
         if self.closed and self.open.state == "talking":
             return f"The conversation was closed (by the customer or a supervisor): read-only. " \
                    f"{keys['end_chat']} completes the task."
+        if self.open.state == "talking" and self.query_one("#reply-template-row").display:
+            return f"The WhatsApp window is closed: choose an approved template; {keys['reply']} sends it · " \
+                   f"{keys['end_chat']} ends the chat"
         return {"offered": f"Offered to you: {keys['accept_chat']} accepts.",
                 "talking": f"{keys['reply']} sends the reply · {keys['end_chat']} ends the chat · "
                            f"{keys['hand_over']} hands it over · {keys['older_messages']} older messages",
