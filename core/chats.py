@@ -253,6 +253,10 @@ class ChatDesk:
         if not (chat.interaction_sid and chat.interaction_channel_sid):
             raise OutboundError("This chat has no Flex interaction to end.")
         await self._set_my_participant(chat, "wrapup", "ending the chat")
+        await self._close_channel(chat)
+
+    async def _close_channel(self, chat: Chat) -> None:
+        """The interaction channel to closed: Flex closes the conversation for the customer."""
         channel = self._flex.interaction(chat.interaction_sid).channels(chat.interaction_channel_sid)
         await retry.create(lambda: self.gateway.call("closing the conversation",
                                                       channel.update_async(status="closed")))
@@ -309,7 +313,10 @@ class ChatDesk:
                     what, channel.participants(p.sid).update_async(status=status)))
 
     async def complete(self, chat: Chat) -> None:
-        """Completes the task in wrap-up: the agent's chat capacity is free again."""
+        """Completes the task in wrap-up: the agent's chat capacity is free again. An end whose closing failed
+        (the task wrapping, the conversation still open for the customer) is finished first."""
+        if chat.interaction_sid and chat.interaction_channel_sid and not await self.is_closed(chat):
+            await self._close_channel(chat)
         await retry.create(lambda: self.gateway.call("completing the task", self._workspace.tasks(chat.task_sid)
                                                       .update_async(assignment_status="completed",
                                                                     reason="chat completed by the agent")))

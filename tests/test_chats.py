@@ -11,7 +11,7 @@ import pytest
 from core.chats import Chat, ChatDesk, check_reply
 from core.templates import ContentTemplate
 from core.customer import CustomerStatus
-from core.errors import ConversationInUse, SendFailed
+from core.errors import ConversationInUse, OutboundError, SendFailed
 from core.models import SendMode
 from core.outbound import OutboundService
 from sim.server import Simulator
@@ -129,6 +129,23 @@ async def test_end_puts_the_task_in_wrap_up_complete_frees_it_and_a_new_chat_goe
 
     await desk.complete(chat)
     assert await desk.my_chats() == []
+    assert sim.world.taskrouter.tasks[chat.task_sid].assignment_status == "completed"
+    again = await alice.send(draft(alice, SendMode.OPEN_CHAT, body="A new chat"))
+    assert again.conversation_sid != chat.conversation_sid
+
+
+async def test_an_end_whose_closing_failed_is_finished_when_the_task_completes(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice, desk, chat = await talking_chat(make_service)
+    sim.fault(r"/v1/Interactions/KD[0-9a-f]+/Channels/UO[0-9a-f]+", method="POST", status=400, code=20001)
+
+    with pytest.raises(OutboundError):
+        await desk.end(chat)
+    assert sim.world.taskrouter.tasks[chat.task_sid].assignment_status == "wrapping"  # my participant went
+    assert sim.world.conversations.conversation(chat.conversation_sid).state == "active"  # the customer's did not
+
+    await desk.complete(chat)
+    assert sim.world.conversations.conversation(chat.conversation_sid).state == "closed"
     assert sim.world.taskrouter.tasks[chat.task_sid].assignment_status == "completed"
     again = await alice.send(draft(alice, SendMode.OPEN_CHAT, body="A new chat"))
     assert again.conversation_sid != chat.conversation_sid
