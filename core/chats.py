@@ -29,12 +29,13 @@ from core import retry
 from core.errors import OutboundError, SendFailed, TwilioUnavailable
 from core.customer import CustomerStatus, customer_status
 from core.identity import decode_identity
-from core.models import MAX_BODY, json_object
+from core.models import MAX_BODY, Reply, json_object
 from core.phone import display
 from core.templates import ContentTemplate, template_problem
 
 if TYPE_CHECKING:  # the gateway imports twilio: the TUI imports this module before connecting
     from core.gateway import AgentInfo, TwilioGateway
+    from core.journal import SendJournal
 
 ChatState = Literal["offered", "talking", "wrap-up"]
 STATES: dict[str, ChatState] = {"pending": "offered", "accepted": "talking", "wrapping": "wrap-up"}
@@ -111,9 +112,10 @@ def check_reply(chat: Chat, body: str, customer: CustomerStatus | None, now: dat
 class ChatDesk:
     """The agent's chats, through the gateway's client and its error mapping."""
 
-    def __init__(self, gateway: TwilioGateway, agent: AgentInfo) -> None:
+    def __init__(self, gateway: TwilioGateway, agent: AgentInfo, journal: SendJournal | None = None) -> None:
         self.gateway = gateway
         self.agent = agent
+        self.journal = journal  # replies on their way, for the next start if this one dies
         client = gateway.client
         self._workspace = client.taskrouter.v1.workspaces(gateway.settings.flex.workspace_sid)
         self._conversations = client.conversations.v1
@@ -227,21 +229,40 @@ class ChatDesk:
     async def reply(self, chat: Chat, body: str, send_id: str | None = None, template: ContentTemplate | None = None,
                     values: Mapping[str, str] | None = None) -> str:
         """Posts `body` (or `template` with its `values`) as the agent's Flex identity, once: an unanswered post is
-        looked up by its send id."""
-        send_id = send_id or uuid.uuid4().hex
+        looked up by its send id. The journal keeps the reply while its outcome is unknown (a crash, a look-up
+        that failed too), for the next start to settle (core.journal.recover_replies)."""
+        reply = Reply(send_id=send_id or uuid.uuid4().hex, conversation_sid=chat.conversation_sid,
+                      customer=chat.customer, body=template.render(values or {}) if template else body,
+                      template=template is not None)
+        if self.journal is not None:
+            self.journal.begin_reply(reply)
         try:
-            return await retry.create(lambda: self.gateway.send_message(
+            sid = await retry.create(lambda: self.gateway.send_message(
                 chat.conversation_sid, self.agent.identity, None if template else body,
-                template.sid if template else None, dict(values or {}), send_id))
+                template.sid if template else None, dict(values or {}), reply.send_id))
         except OutboundError as error:
-            if isinstance(error, TwilioUnavailable):
+            sid = await self._landed(reply, error)
+        if self.journal is not None:
+            self.journal.end_reply(reply)
+        return sid
+
+    async def _landed(self, reply: Reply, error: OutboundError) -> str:
+        """The reply's message if a post without an answer landed after all; else why it did not go."""
+        if isinstance(error, TwilioUnavailable):
+            try:
                 landed = await retry.settle(
-                    lambda: retry.read(lambda: self.gateway.find_message(chat.conversation_sid, send_id)),
+                    lambda: retry.read(lambda: self.gateway.find_message(reply.conversation_sid, reply.send_id)),
                     retry.settle_window(error, self.gateway.deadline))
-                if landed:
-                    return landed
-            raise SendFailed(f"The reply was not sent: {error} Nothing reached the customer.",
-                             reached_customer=False, cause=error) from error
+            except OutboundError as lookup:
+                raise SendFailed(f"The reply may have reached the customer: {error} It could not be checked "
+                                 f"({lookup}); it will be at the next start.", reached_customer=None,
+                                 cause=error) from error
+            if landed:
+                return landed
+        if self.journal is not None:
+            self.journal.end_reply(reply)
+        raise SendFailed(f"The reply was not sent: {error} Nothing reached the customer.",
+                         reached_customer=False, cause=error) from error
 
     async def accept(self, chat: Chat) -> None:
         """Takes the chat offered to the agent (TaskRouter reservation accepted; Flex adds them to it)."""

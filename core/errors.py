@@ -59,9 +59,10 @@ class TwilioUnavailable(TwilioError):
 
 
 class SendFailed(OutboundError):
-    """A send stopped part way. `reached_customer` says whether the customer got the message."""
+    """A send stopped part way. `reached_customer` says whether the customer got the message (None: it cannot be
+    known now; the journal keeps the send until Twilio's state settles it)."""
 
-    def __init__(self, sentence: str, *, reached_customer: bool, cause: OutboundError | None = None) -> None:
+    def __init__(self, sentence: str, *, reached_customer: bool | None, cause: OutboundError | None = None) -> None:
         super().__init__(sentence)
         self.reached_customer = reached_customer
         self.cause = cause

@@ -2,12 +2,14 @@
 
     journal.begin(request)      # before the first Twilio call of a send
     journal.end(request)        # once the send returned or failed (its own compensation ran)
+    journal.begin_reply(reply); journal.end_reply(reply)   # the same around a reply in a chat (core.chats)
     await recover(service, journal)   # at start-up: each unfinished send completed or cleaned up, in words
 
 It shares the history's SQLite file (one file per user, rows per agent). A process killed mid-send (kill -9,
 a power cut) leaves its row; nothing else does. Recovery reads Twilio's state and never posts a message: a
 message found (by its outboundSendId) is kept and given its reply route; a conversation the send made but
-left empty is removed, so it blocks no one; the agent is told which, customer by customer.
+left empty is removed, so it blocks no one; the agent is told which, customer by customer. A reply found is
+kept; a reply not found did not go, and its text is given back as the chat's draft.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import OutboundError
-from core.gateway import CreatedInteraction
-from core.models import SendMode, SendRequest
+from core.gateway import CreatedInteraction, TwilioGateway
+from core.models import Reply, SendMode, SendRequest
 from core.outbound import OutboundService
 from core.phone import display
 
 log = logging.getLogger("outbound_panel.journal")
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS journal (
-    send_id TEXT PRIMARY KEY, agent_sid TEXT NOT NULL, request TEXT NOT NULL, started_at TEXT NOT NULL)"""
+    send_id TEXT PRIMARY KEY, agent_sid TEXT NOT NULL, request TEXT NOT NULL, started_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS replies (
+    send_id TEXT PRIMARY KEY, agent_sid TEXT NOT NULL, reply TEXT NOT NULL, started_at TEXT NOT NULL)"""
 
 
 class SendJournal:
@@ -39,7 +43,7 @@ class SendJournal:
             Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
 
     def begin(self, request: SendRequest) -> None:
         self._db.execute("INSERT OR REPLACE INTO journal VALUES (?, ?, ?, ?)",
@@ -52,6 +56,18 @@ class SendJournal:
         rows = self._db.execute("SELECT request FROM journal WHERE agent_sid = ? ORDER BY started_at",
                                 (self.agent_sid,)).fetchall()
         return [SendRequest.model_validate_json(row[0]) for row in rows]
+
+    def begin_reply(self, reply: Reply) -> None:
+        self._db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?)",
+                         (reply.send_id, self.agent_sid, reply.model_dump_json(), datetime.now(UTC).isoformat()))
+
+    def end_reply(self, reply: Reply) -> None:
+        self._db.execute("DELETE FROM replies WHERE send_id = ? AND agent_sid = ?", (reply.send_id, self.agent_sid))
+
+    def unfinished_replies(self) -> list[Reply]:
+        rows = self._db.execute("SELECT reply FROM replies WHERE agent_sid = ? ORDER BY started_at",
+                                (self.agent_sid,)).fetchall()
+        return [Reply.model_validate_json(row[0]) for row in rows]
 
     def close(self) -> None:
         self._db.close()
@@ -71,6 +87,32 @@ async def recover(service: OutboundService, journal: SendJournal) -> list[str]:
             continue
         journal.end(request)
     return said
+
+
+async def recover_replies(gateway: TwilioGateway, journal: SendJournal) -> tuple[list[str], dict[str, str]]:
+    """Settles every reply a crash left unfinished: one sentence each, and the drafts given back (by
+    conversation) for the replies that did not go. One that cannot be checked now stays for the next start."""
+    said, drafts = [], {}
+    for reply in journal.unfinished_replies():
+        who = display(reply.customer)
+        try:
+            landed = await gateway.find_message(reply.conversation_sid, reply.send_id)
+        except OutboundError as error:
+            log.warning("could not settle the interrupted reply %s: %s", reply.send_id, error)
+            said.append(f"A reply to {who} was interrupted when the app stopped and cannot be checked now "
+                        f"({error}); it will be checked at the next start.")
+            continue
+        if landed:
+            said.append(f"A reply to {who} was interrupted when the app stopped; it had reached the conversation.")
+        elif reply.template:
+            said.append(f"A reply to {who} was interrupted when the app stopped; it did not go. Send the template "
+                        "again from the chat.")
+        else:
+            drafts[reply.conversation_sid] = reply.body
+            said.append(f"A reply to {who} was interrupted when the app stopped; it did not go, and it is back in "
+                        "the chat's reply box.")
+        journal.end_reply(reply)
+    return said, drafts
 
 
 async def _settle(service: OutboundService, request: SendRequest) -> str:

@@ -159,3 +159,13 @@ def json_object(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+class Reply(BaseModel):
+    """A reply in a chat, as the journal keeps it while it is on its way."""
+
+    send_id: str
+    conversation_sid: str
+    customer: str  # the customer's number, for the sentence
+    body: str  # the text, or the template's rendering: the draft given back if it did not go
+    template: bool = False  # a content template: nothing to give back as free text

@@ -32,7 +32,7 @@ from core.errors import NotFound, OutboundError
 from core.events import CustomerReplied, StatusEvent, TaskStatusChanged
 from core.gateway import Activity, AgentInfo, TwilioGateway
 from core.history import SendHistory, SendRecord, default_path
-from core.journal import SendJournal, recover
+from core.journal import SendJournal, recover, recover_replies
 from core.models import Channel, SendMode, SendResult
 from core.outbound import OutboundService
 from core.settings import Settings
@@ -62,6 +62,7 @@ class Session:
         self._listeners: list[Listener] = []
         self.offers: dict[str, TaskStatusChanged] = {}  # tasks offered to this agent now, by task SID
         self.recovered: list[str] = []  # what start-up did with sends a crash left unfinished, in words
+        self.drafts: dict[str, str] = {}  # replies a crash kept from going, given back by chat conversation
         self._activities: list[Activity] | None = None  # the workspace's, read once and on a miss
         self._agent_lock = asyncio.Lock()  # agent reads and updates land in the order they were asked
         self._chats: set[str] = set()  # conversations of the agent's chats the watcher follows
@@ -73,7 +74,7 @@ class Session:
     @property
     def chats(self) -> ChatDesk:
         """The agent's chat tasks: read from TaskRouter, answered, ended, completed, handed over."""
-        return ChatDesk(self.gateway, self.agent)
+        return ChatDesk(self.gateway, self.agent, self.service.journal)
 
     @property
     def agent(self) -> AgentInfo:
@@ -252,6 +253,8 @@ async def open_session(settings: Settings, deadline: float = 10.0, *, history_pa
         try:
             session = Session(settings, gateway, service, bus, watcher(gateway), history)
             session.recovered = await recover(service, journal)  # what a crash left, settled first
+            replies, session.drafts = await recover_replies(gateway, journal)
+            session.recovered += replies
             service.journal = journal
             for record in history.unfinished():
                 session.watcher.follow(record.result, resumed=True)

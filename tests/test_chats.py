@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.chats import Chat, ChatDesk, check_reply
-from core.templates import ContentTemplate
 from core.customer import CustomerStatus
 from core.errors import ConversationInUse, OutboundError, SendFailed
+from core.journal import SendJournal, recover_replies
 from core.models import SendMode
 from core.outbound import OutboundService
+from core.templates import ContentTemplate
 from sim.server import Simulator
 from tests.outbound_fixtures import (ALICE, BOB, JANE, MESSAGES, SMS_SENDER, MakeService, accept, draft,  # noqa: F401
                                      make_service)
@@ -105,15 +106,39 @@ async def test_a_reply_whose_answer_is_lost_is_found_not_posted_twice(
     assert sid == sim.world.conversations.conversation(chat.conversation_sid).messages[-1].sid
 
 
+async def test_a_reply_whose_answer_and_look_ups_are_lost_stays_in_the_journal_until_twilio_settles_it(
+        sim: Simulator, make_service: MakeService) -> None:
+    alice, _, chat = await talking_chat(make_service)
+    journal = SendJournal(":memory:", alice.agent.sid)
+    desk = ChatDesk(alice.gateway, alice.agent, journal)
+    sim.fault(MESSAGES, method="POST", kind="drop")
+    sim.fault(MESSAGES, method="GET", status=503, times=None)  # and every look-up fails
+
+    with pytest.raises(SendFailed) as failed:
+        await desk.reply(chat, "Did it go?")
+    assert failed.value.reached_customer is None  # not "nothing reached the customer": it did
+    assert str(failed.value).startswith("The reply may have reached the customer:")
+    assert [r.body for r in journal.unfinished_replies()] == ["Did it go?"]
+
+    sim.world.faults.clear()
+    said, drafts = await recover_replies(alice.gateway, journal)
+    assert said == ["A reply to +1 415-555-0100 was interrupted when the app stopped; it had reached the "
+                    "conversation."]
+    assert drafts == {} and journal.unfinished_replies() == []
+
+
 async def test_a_reply_that_fails_says_nothing_reached_the_customer(
         sim: Simulator, make_service: MakeService) -> None:
-    alice, desk, chat = await talking_chat(make_service)
+    alice, _, chat = await talking_chat(make_service)
+    journal = SendJournal(":memory:", alice.agent.sid)
+    desk = ChatDesk(alice.gateway, alice.agent, journal)
     sim.fault(MESSAGES, method="POST", status=500)
 
     with pytest.raises(SendFailed) as failed:
         await desk.reply(chat, "Lost")
     assert failed.value.reached_customer is False
     assert str(failed.value).endswith("Nothing reached the customer.")
+    assert journal.unfinished_replies() == []  # known: nothing for the next start to settle
 
 
 async def test_end_puts_the_task_in_wrap_up_complete_frees_it_and_a_new_chat_goes(

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from core.journal import SendJournal
+from core.models import Reply
 from core.session import open_session
 from sim.server import Simulator
 from sim.world import SimConfig
@@ -41,6 +43,22 @@ async def main():
 
 asyncio.run(main())
 """
+REPLYING = """
+import asyncio, json, sys
+from pathlib import Path
+from core.session import open_session
+from tests.outbound_fixtures import settings_for_url
+
+args = json.loads(sys.argv[1])
+
+async def main():
+    settings = settings_for_url(args["base_url"], Path(args["tmp"]))
+    async with open_session(settings, history_path=args["history"]) as session:
+        [chat] = await session.chats.my_chats()
+        await session.chats.reply(chat, args["payload"]["body"])
+
+asyncio.run(main())
+"""
 CWP, INTERACTIONS = "/v1/ConversationWithParticipants", "/v1/Interactions"
 MESSAGES, WEBHOOKS = r"/v1/Conversations/CH[0-9a-f]+/Messages$", r"/v1/Conversations/CH[0-9a-f]+/Webhooks$"
 UPDATE = r"/v1/Conversations/CH[0-9a-f]+$"  # the routing attributes of an existing conversation
@@ -57,13 +75,14 @@ def payload(mode: str, body: str = "Hello from a process about to die") -> dict[
             "openChat": mode == "open_chat", "routeToMe": mode == "wait_me"}
 
 
-async def send_and_kill(sim: Simulator, tmp_path: Path, mode: str, step: str, skip: int = 0) -> None:
-    """A child process sends; it is killed with SIGKILL once the simulator holds its request to `step` (after
-    letting `skip` such requests through)."""
+async def send_and_kill(sim: Simulator, tmp_path: Path, mode: str, step: str, skip: int = 0,
+                        child_code: str = CHILD) -> None:
+    """A child process sends (or replies, with `child_code` REPLYING); it is killed with SIGKILL once the
+    simulator holds its request to `step` (after letting `skip` such requests through)."""
     sim.world.faults.add(NthFault(step, skip, method="POST", kind="timeout", hang=HANG, times=1))
     args = json.dumps({"base_url": sim.base_url, "tmp": str(tmp_path), "history": str(tmp_path / "h.sqlite3"),
                        "payload": payload(mode)})
-    child = subprocess.Popen([sys.executable, "-c", CHILD, args], cwd=Path(__file__).parent.parent,
+    child = subprocess.Popen([sys.executable, "-c", child_code, args], cwd=Path(__file__).parent.parent,
                              stdout=subprocess.DEVNULL, env={**os.environ})
     try:
         for _ in range(400):
@@ -155,3 +174,47 @@ async def test_a_send_into_an_existing_conversation_killed_at_each_step_is_settl
         live = [t for t in sim.world.taskrouter.tasks.values()
                 if t.assignment_status in ("pending", "reserved", "assigned")]
         assert live == []  # no chat task left behind without its message
+
+
+async def janes_chat(sim: Simulator, tmp_path: Path) -> str:
+    """An open chat to Jane, accepted: its conversation."""
+    async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
+        sent = await session.send(payload("open_chat", "Hello Jane"))
+        holder = await session.gateway.task_holder(sent.task_sid or "")
+        assert holder is not None
+        await session.gateway.answer_reservation(sent.task_sid or "", holder.reservation_sid, accept=True)
+        return sent.conversation_sid
+
+
+async def test_a_reply_killed_on_its_way_is_found_at_the_next_start_not_posted_again(
+        sim: Simulator, tmp_path: Path) -> None:
+    conversation_sid = await janes_chat(sim, tmp_path)
+    await send_and_kill(sim, tmp_path, "wait_me", MESSAGES, child_code=REPLYING)
+
+    async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
+        assert session.recovered == ["A reply to +1 415-555-0100 was interrupted when the app stopped; it had "
+                                     "reached the conversation."]
+        assert session.drafts == {}
+    [conversation] = janes_sms_conversations(sim)
+    assert conversation.sid == conversation_sid
+    assert ours(conversation) == ["Hello Jane", "Hello from a process about to die"]  # exactly once
+
+
+async def test_a_reply_that_had_not_gone_when_the_app_died_is_back_in_its_chats_reply_box(
+        sim: Simulator, tmp_path: Path) -> None:
+    conversation_sid = await janes_chat(sim, tmp_path)
+    async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
+        agent_sid = session.agent.sid
+    journal = SendJournal(tmp_path / "h.sqlite3", agent_sid)  # what a kill before the post leaves
+    journal.begin_reply(Reply(send_id="a" * 32, conversation_sid=conversation_sid, customer=JANE.address,
+                              body="Not yet sent"))
+    journal.close()
+
+    async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
+        assert session.recovered == ["A reply to +1 415-555-0100 was interrupted when the app stopped; it did "
+                                     "not go, and it is back in the chat's reply box."]
+        assert session.drafts == {conversation_sid: "Not yet sent"}
+    [conversation] = janes_sms_conversations(sim)
+    assert ours(conversation) == ["Hello Jane"]
+    async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
+        assert session.recovered == []  # settled once

@@ -311,3 +311,14 @@ async def test_a_closed_whatsapp_window_offers_approved_templates_instead_of_fre
         await until(pilot, lambda: "You: Hello Omar, your order A-1042 has shipped." in transcript(pilot))
         conversation = sim_of(backend).world.conversations.conversations[app.screen.open.conversation_sid]  # type: ignore[attr-defined]
         assert [m.content_sid for m in conversation.messages][-1] == seed.TEMPLATES[1].sid
+
+
+async def test_a_reply_a_crash_kept_from_going_is_back_in_the_reply_box(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        session = app.session  # type: ignore[attr-defined]
+        session.drafts[app.screen.open.conversation_sid] = "Sorry, where were we?"  # type: ignore[attr-defined]
+        await pilot.press("f5")  # as recovery at start leaves it (tests/test_crash_recovery.py), the chat read again
+        await until(pilot, lambda: app.screen.query_one("#body", TextArea).text == "Sorry, where were we?")
+        assert session.drafts == {}  # given back once

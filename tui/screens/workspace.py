@@ -153,7 +153,10 @@ class WorkspaceScreen(Screen[None]):
         if self.open is not chat:
             return  # another chat was opened meanwhile, or this one left the list
         self.messages, self.closed, self.customer = messages, closed, customer
-        self.query_one("#body", TextArea).disabled = closed
+        box = self.query_one("#body", TextArea)
+        box.disabled = closed
+        if chat.conversation_sid in self.session.drafts and not box.text:
+            box.text = self.session.drafts.pop(chat.conversation_sid)  # a reply a crash kept from going
         await self._offer_templates(chat.channel == "whatsapp" and customer is not None
                                     and not customer.window_open(self.session.watcher.wall()))
         self.query_one(MessageBody).set_channel_sms(chat.channel == "sms")
