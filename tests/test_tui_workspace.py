@@ -120,6 +120,10 @@ async def test_a_chat_a_customer_started_is_offered_and_f8_accepts_it(backend: S
         assert status(pilot) == "Offered to you: f8 accepts."
         await pilot.press("f8")
         await until(pilot, lambda: "talking" in rows(pilot)[0])
+        assert app.focused is app.screen.query_one("#body", TextArea)  # accepted: straight to the reply
+        await type_text(pilot, "On its way")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "You: On its way" in transcript(pilot))
 
 
 async def test_f10_loads_older_messages_on_demand(backend: SimBackend) -> None:

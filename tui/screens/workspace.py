@@ -290,6 +290,7 @@ class WorkspaceScreen(Screen[None]):
         except OutboundError as error:
             self._say(str(error), "error")
             return
+        self.query_one("#body", TextArea).focus()  # accepted: the next key is the reply's
         self.action_refresh()
 
     def action_hand_over(self) -> None:
