@@ -14,15 +14,15 @@ kept; a reply not found did not go, and its text is given back as the chat's dra
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import OutboundError
 from core.gateway import CreatedInteraction, TwilioGateway
-from core.models import Reply, SendMode, SendRequest
+from core.models import Reply, SendMode, SendRequest, SendResult
 from core.outbound import OutboundService
 from core.phone import display
 
@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS replies (
 
 
 class SendJournal:
-    """Sends of one agent begun and not yet ended, in SQLite (autocommit: each line is on disk when it returns)."""
+    """Sends of one agent begun and not yet ended, in SQLite (autocommit: each line is on disk when it returns).
+    A send whose outcome Twilio left unknown (`unknown`) stays until a look-up settles it: at the next send,
+    a little later, or at the next start."""
 
     def __init__(self, path: Path | str, agent_sid: str) -> None:
         self.agent_sid = agent_sid
@@ -44,18 +46,28 @@ class SendJournal:
         self._db = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(journal)")}
+        if "unknown" not in columns:  # a journal from before unknown outcomes were kept
+            self._db.execute("ALTER TABLE journal ADD COLUMN unknown INTEGER NOT NULL DEFAULT 0")
 
     def begin(self, request: SendRequest) -> None:
-        self._db.execute("INSERT OR REPLACE INTO journal VALUES (?, ?, ?, ?)",
+        self._db.execute("INSERT OR REPLACE INTO journal (send_id, agent_sid, request, started_at) VALUES (?, ?, ?, ?)",
                          (request.send_id, self.agent_sid, request.model_dump_json(), datetime.now(UTC).isoformat()))
 
     def end(self, request: SendRequest) -> None:
         self._db.execute("DELETE FROM journal WHERE send_id = ? AND agent_sid = ?", (request.send_id, self.agent_sid))
 
-    def unfinished(self) -> list[SendRequest]:
-        rows = self._db.execute("SELECT request FROM journal WHERE agent_sid = ? ORDER BY started_at",
-                                (self.agent_sid,)).fetchall()
-        return [SendRequest.model_validate_json(row[0]) for row in rows]
+    def unknown(self, request: SendRequest) -> None:
+        """The send ended without knowing what Twilio made: kept for a later look-up."""
+        self._db.execute("UPDATE journal SET unknown = 1 WHERE send_id = ? AND agent_sid = ?",
+                         (request.send_id, self.agent_sid))
+
+    def unfinished(self, unknown_only: bool = False) -> list[tuple[SendRequest, datetime]]:
+        """Sends begun and not ended, oldest first, with when they began; `unknown_only`: only those that ended
+        with an unknown outcome (not those still on their way in this process)."""
+        rows = self._db.execute("SELECT request, started_at FROM journal WHERE agent_sid = ? AND unknown >= ? "
+                                "ORDER BY started_at", (self.agent_sid, int(unknown_only))).fetchall()
+        return [(SendRequest.model_validate_json(row[0]), datetime.fromisoformat(row[1])) for row in rows]
 
     def begin_reply(self, reply: Reply) -> None:
         self._db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?)",
@@ -73,18 +85,33 @@ class SendJournal:
         self._db.close()
 
 
-async def recover(service: OutboundService, journal: SendJournal) -> list[str]:
-    """Settles every send a crash left unfinished; one sentence each for the agent. A send that cannot be
-    checked now (Twilio unreachable) stays in the journal for the next start."""
+@dataclass(frozen=True)
+class Settled:
+    """What a look-up found of a send left unfinished: a sentence for the agent and, when the message had
+    reached the customer, the send as it went (for the history and the watcher)."""
+
+    sentence: str
+    result: SendResult | None
+    started_at: datetime
+
+
+async def recover(service: OutboundService, journal: SendJournal, unknown_only: bool = False) -> list[Settled]:
+    """Settles every send left unfinished: at start, those a crash left (all of them); while running
+    (`unknown_only`), those whose outcome Twilio left unknown. One that cannot be checked now stays in the
+    journal for the next look-up."""
     said = []
-    for request in journal.unfinished():
+    for request, started_at in journal.unfinished(unknown_only):
+        lead = (f"The send to {display(request.destination)} that Twilio left without an answer" if unknown_only
+                else f"A send to {display(request.destination)} was interrupted when the app stopped")
         try:
-            said.append(await _settle(service, request))
+            sentence, result = await _settle(service, request, lead)
         except OutboundError as error:
-            log.warning("could not settle the interrupted send %s: %s", request.send_id, error)
-            said.append(f"A send to {display(request.destination)} was interrupted when the app stopped and cannot "
-                        f"be checked now ({error}); it will be checked at the next start.")
+            log.warning("could not settle the unfinished send %s: %s", request.send_id, error)
+            if not unknown_only:
+                said.append(Settled(f"{lead} and cannot be checked now ({error}); it will be checked again at the "
+                                    "next send.", None, started_at))
             continue
+        said.append(Settled(sentence, result, started_at))
         journal.end(request)
     return said
 
@@ -115,29 +142,31 @@ async def recover_replies(gateway: TwilioGateway, journal: SendJournal) -> tuple
     return said, drafts
 
 
-async def _settle(service: OutboundService, request: SendRequest) -> str:
-    gateway, who = service.gateway, display(request.destination)
-    interrupted = f"A send to {who} was interrupted when the app stopped"
+async def _settle(service: OutboundService, request: SendRequest, lead: str) -> tuple[str, SendResult | None]:
+    gateway = service.gateway
     conversation_sid = await gateway.find_conversation(request.address, request.proxy_address)
     if conversation_sid is None:
-        return f"{interrupted}; nothing reached the customer."
-    if await gateway.find_message(conversation_sid, request.send_id):
+        return f"{lead}; nothing reached the customer.", None
+    if message_sid := await gateway.find_message(conversation_sid, request.send_id):
+        tasks = await gateway.live_tasks(conversation_sid)
+        task = tasks[0] if tasks else None
+        result = SendResult(request=request, conversation_sid=conversation_sid, message_sid=message_sid,
+                            task_sid=task.sid if task else None,
+                            interaction_sid=task.attributes.get("flexInteractionSid") if task else None)
         if request.mode is SendMode.OPEN_CHAT:
-            return f"{interrupted}; the message had reached the customer, in your chat."
-        tasks, has_route = await asyncio.gather(gateway.live_tasks(conversation_sid),
-                                                gateway.has_studio_webhook(conversation_sid))
+            return f"{lead}; the message had reached the customer, in your chat.", result
         await gateway.set_attributes(conversation_sid, service.conversation_attributes(request))
-        if not tasks and not has_route:
+        if not tasks and not await gateway.has_studio_webhook(conversation_sid):
             await gateway.add_studio_webhook(conversation_sid)
-        return f"{interrupted}; the message had reached the customer and their reply has its route."
+        return f"{lead}; the message had reached the customer and their reply has its route.", result
     if await gateway.message_sids(conversation_sid):
         if request.mode is SendMode.OPEN_CHAT:
             # an open chat goes ahead only into a conversation without a live task: any task now is this send's
             for task in await gateway.live_tasks(conversation_sid):
                 await gateway.cancel_task(task.sid)
-        return f"{interrupted}; nothing reached the customer (their open conversation is left as it was)."
+        return f"{lead}; nothing reached the customer (their open conversation is left as it was).", None
     await _remove_empty(service, conversation_sid)
-    return f"{interrupted}; nothing reached the customer, and the empty conversation it had opened was removed."
+    return f"{lead}; nothing reached the customer, and the empty conversation it had opened was removed.", None
 
 
 async def _remove_empty(service: OutboundService, conversation_sid: str) -> None:

@@ -14,10 +14,9 @@ and nothing is posted twice. Reads are retried, a 429 is waited out, all within 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from core import retry
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
@@ -29,6 +28,7 @@ from core.twilio_errors import BindingTaken
 
 log = logging.getLogger("outbound_panel.outbound")
 
+T = TypeVar("T")
 Undo = Callable[[], Awaitable[None]]  # removes what a send made when its message did not go out
 
 
@@ -38,6 +38,8 @@ class Journal(Protocol):
     def begin(self, request: SendRequest) -> None: ...
 
     def end(self, request: SendRequest) -> None: ...
+
+    def unknown(self, request: SendRequest) -> None: ...
 
 
 class OutboundService:
@@ -66,6 +68,7 @@ class OutboundService:
     async def send(self, request: SendRequest) -> SendResult:
         if self.journal is not None:
             self.journal.begin(request)
+        known = True
         try:
             with retry.send_deadline():
                 try:
@@ -74,12 +77,18 @@ class OutboundService:
                     return await self._send_and_wait(request)
                 except BindingTaken as taken:
                     return await self._send_on_existing(request, taken.conversation_sid)
+        except SendFailed as failed:
+            known = failed.reached_customer is not None
+            raise
         except TwilioError as error:  # stopped before the message: say so (SendFailed already says which)
             raise SendFailed(f"{error} Nothing reached the customer.", reached_customer=False,
                              cause=error) from error
         finally:  # a kill -9 skips this: the journal keeps the send for the next start
             if self.journal is not None:
-                self.journal.end(request)
+                if known:
+                    self.journal.end(request)
+                else:  # kept until a look-up settles it (core.journal.recover)
+                    self.journal.unknown(request)
 
     def _window(self, error: OutboundError) -> float:
         return retry.settle_window(error, self.gateway.deadline) if isinstance(error, TwilioError) else 0.0
@@ -95,7 +104,7 @@ class OutboundService:
             ))
         except TwilioUnavailable as error:
             # No answer does not mean nothing was made: Flex may hold the conversation and my task already.
-            made = await retry.settle(lambda: self._interaction_made_anyway(request), self._window(error))
+            made = await self._look(lambda: self._interaction_made_anyway(request), error)
             if made is None:
                 raise
             created = made
@@ -111,7 +120,7 @@ class OutboundService:
         except TwilioUnavailable as error:
             # No answer does not mean nothing was made: a conversation now holding the pair is sent to as an
             # existing one (routing rewritten, reply route added when missing), never left behind as an orphan.
-            found = await retry.settle(lambda: self._pair_conversation(request), self._window(error))
+            found = await self._look(lambda: self._find_conversation(request), error)
             if found is None:
                 raise
             made_here = not await retry.read(lambda: self.gateway.message_sids(found))  # empty: this send's own
@@ -128,11 +137,16 @@ class OutboundService:
             await self._repair_route(conversation_sid, route)
         return SendResult(request=request, conversation_sid=conversation_sid, message_sid=message)
 
-    async def _pair_conversation(self, request: SendRequest) -> str | None:
+    async def _look(self, look: Callable[[], Awaitable[T | None]], error: TwilioUnavailable) -> T | None:
+        """What an unanswered create made, looked for within its window. When the look-ups fail too, what
+        Twilio made is unknown: the send stays in the journal for a later look-up, and the agent is told."""
         try:
-            return await self._find_conversation(request)
-        except OutboundError:
-            return None
+            return await retry.settle(look, self._window(error))
+        except OutboundError as lookup:
+            raise SendFailed(f"{error} It could not be checked what Twilio made ({lookup}). The message was not "
+                             "posted; a conversation Twilio may have opened with the customer is checked at the "
+                             "next send (and at the next start), and removed if empty.",
+                             reached_customer=None, cause=error) from error
 
     async def _find_conversation(self, request: SendRequest) -> str | None:
         return await retry.read(lambda: self.gateway.find_conversation(request.address, request.proxy_address))
@@ -140,15 +154,12 @@ class OutboundService:
     async def _interaction_made_anyway(self, request: SendRequest) -> CreatedInteraction | None:
         """The chat an unanswered Interactions create made: the pair's conversation, still without a message,
         with a live outbound task of an interaction that is not someone else's. None when nothing was made."""
-        try:
-            conversation_sid = await self._find_conversation(request)
-            if conversation_sid is None:
-                return None
-            if await retry.read(lambda: self.gateway.message_sids(conversation_sid)):
-                return None  # a conversation in use before this send: not the one it made
-            return await self._my_chat(conversation_sid)
-        except OutboundError:
+        conversation_sid = await self._find_conversation(request)
+        if conversation_sid is None:
             return None
+        if await retry.read(lambda: self.gateway.message_sids(conversation_sid)):
+            return None  # a conversation in use before this send: not the one it made
+        return await self._my_chat(conversation_sid)
 
     async def _my_chat(self, conversation_sid: str) -> CreatedInteraction | None:
         """The conversation's live outbound chat task of an interaction that is not someone else's, if any."""
@@ -204,9 +215,8 @@ class OutboundService:
             ))
         except TwilioUnavailable as error:
             # No answer: the task Flex may have made anyway is used, never a second one asked for.
-            with contextlib.suppress(OutboundError):
-                if made := await retry.settle(lambda: self._my_chat(conversation_sid), self._window(error)):
-                    return made
+            if made := await self._look(lambda: self._my_chat(conversation_sid), error):
+                return made
             raise
 
     async def _set_routing(self, conversation_sid: str, attributes: dict[str, Any]) -> None:
@@ -293,12 +303,16 @@ class OutboundService:
                 request.content_variables, send_id))
         except OutboundError as error:
             if isinstance(error, TwilioUnavailable):  # no answer does not mean not sent: look before deciding
-                with contextlib.suppress(OutboundError):
+                try:
                     landed = await retry.settle(
                         lambda: retry.read(lambda: self.gateway.find_message(conversation_sid, send_id)),
                         self._window(error))
-                    if landed:
-                        return landed
+                except OutboundError as lookup:  # nothing undone: the message may be there
+                    raise SendFailed(f"The message may have reached the customer: {error} It could not be checked "
+                                     f"({lookup}); the app checks again at the next send (and at the next start).",
+                                     reached_customer=None, cause=error) from error
+                if landed:
+                    return landed
             if undo is not None:
                 await self._undo(undo, conversation_sid)
             raise SendFailed(f"The message was not sent: {error} Nothing reached the customer.",

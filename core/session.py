@@ -19,6 +19,7 @@ Errors are core.errors types whose str() is a sentence for the agent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from typing import Any
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
 from core.chats import Chat, ChatDesk
 from core.customer import CustomerStatus, customer_status
-from core.errors import NotFound, OutboundError
+from core.errors import NotFound, OutboundError, SendFailed
 from core.events import CustomerReplied, StatusEvent, TaskStatusChanged
 from core.gateway import Activity, AgentInfo, TwilioGateway
 from core.history import SendHistory, SendRecord, default_path
@@ -68,7 +69,11 @@ class Session:
         self._chats: set[str] = set()  # conversations of the agent's chats the watcher follows
         self._chat_listeners: list[Callable[[StatusEvent], None]] = []
         self.unread: dict[str, int] = {}  # customer messages not yet seen, by chat conversation
-        self._background: set[asyncio.Task[None]] = set()  # own chats being accepted
+        self._background: set[asyncio.Task[None]] = set()  # own chats being accepted, unknown sends looked up
+        self.journal: SendJournal | None = None  # sends in flight, and those whose outcome Twilio left unknown
+        self._settling = asyncio.Lock()
+        self._settled_listeners: list[Callable[[str], None]] = []
+        self.settle_after = 15.0  # seconds before an unknown send is looked up again (then twice as long…)
         watcher.subscribe(self._on_event)
 
     @property
@@ -110,10 +115,53 @@ class Session:
     async def send(self, payload: SendOutboundMessagePayload | Mapping[str, Any]) -> SendResult:
         """Sends through the SendOutboundMessage action, so its listeners and replacements apply; then the
         send is recorded in the history and followed by the watcher."""
-        result: SendResult = await self.bus.invoke(SEND_OUTBOUND_MESSAGE, payload)
+        await self.settle_unknown()  # a send Twilio left unanswered before is settled first: it may block this one
+        try:
+            result: SendResult = await self.bus.invoke(SEND_OUTBOUND_MESSAGE, payload)
+        except SendFailed as failed:
+            if failed.reached_customer is None:
+                self._settle_later()
+            raise
         self.history.record(result, self.watcher.wall())
         self.watcher.follow(result)
         return result
+
+    async def settle_unknown(self) -> list[str]:
+        """Looks up the sends whose outcome Twilio left unknown (core.journal.recover): one found is recorded
+        and followed like any send, an empty conversation one left is removed; the agent is told through
+        subscribe_settled. Those that still cannot be checked stay for the next look-up."""
+        if self.journal is None:
+            return []
+        async with self._settling:
+            settled = await recover(self.service, self.journal, unknown_only=True)
+        for found in settled:
+            if found.result is not None:
+                self.history.record(found.result, found.started_at)
+                self.watcher.follow(found.result, resumed=True)
+            for listener in list(self._settled_listeners):
+                listener(found.sentence)
+        return [found.sentence for found in settled]
+
+    def subscribe_settled(self, listener: Callable[[str], None]) -> None:
+        """`listener(sentence)` for each send whose unknown outcome a later look-up settled."""
+        self._settled_listeners.append(listener)
+
+    def _settle_later(self) -> None:
+        """Looks again after `settle_after` seconds, then after twice as long…, while unknown sends remain."""
+        async def later() -> None:
+            delay = self.settle_after
+            while self.journal is not None and self.journal.unfinished(unknown_only=True):
+                await asyncio.sleep(delay)
+                with contextlib.suppress(OutboundError):
+                    await self.settle_unknown()
+                delay = min(delay * 2, 600.0)
+
+        if not any(task.get_name() == "settle-later" for task in self._background):
+            self._keep(asyncio.get_running_loop().create_task(later(), name="settle-later"))
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def customer_status(self, channel: Channel | str, destination: str, sender: str) -> CustomerStatus:
         """Whether the customer's WhatsApp window with this sender is open and whether they opted out
@@ -191,9 +239,7 @@ class Session:
                 log.warning("accepting your own chat failed: %s", error)
                 self.offers[event.task_sid] = event
 
-        task = asyncio.get_running_loop().create_task(accept())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._keep(asyncio.get_running_loop().create_task(accept()))
 
     def _track_offer(self, event: StatusEvent) -> None:
         if isinstance(event, TaskStatusChanged):
@@ -252,15 +298,22 @@ async def open_session(settings: Settings, deadline: float = 10.0, *, history_pa
         history, journal = SendHistory(path, service.agent.sid), SendJournal(path, service.agent.sid)
         try:
             session = Session(settings, gateway, service, bus, watcher(gateway), history)
-            session.recovered = await recover(service, journal)  # what a crash left, settled first
+            settled = await recover(service, journal)  # what a crash left, settled first
+            for found in settled:
+                if found.result is not None:  # it went out: it joins the history, followed below
+                    history.record(found.result, found.started_at)
             replies, session.drafts = await recover_replies(gateway, journal)
-            session.recovered += replies
-            service.journal = journal
+            session.recovered = [found.sentence for found in settled] + replies
+            service.journal = session.journal = journal
             for record in history.unfinished():
                 session.watcher.follow(record.result, resumed=True)
             session._restore_offers()
             async with session.watcher:
-                yield session
+                try:
+                    yield session
+                finally:
+                    for task in list(session._background):
+                        task.cancel()
         finally:
             history.close()
             journal.close()

@@ -134,6 +134,9 @@ async def test_a_send_killed_at_each_step_is_settled_at_the_next_start(
     async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
         assert len(session.recovered) == 1
         said = session.recovered[0]
+        sends = session.history.sends()  # one that went out joins "My outbound messages" (F4) and is followed
+        assert [r.result.request.body for r in sends] == (["Hello from a process about to die"] if reached else [])
+        assert session.watcher.following == [r.result.conversation_sid for r in sends]
     assert said.startswith("A send to +1 415-555-0100 was interrupted when the app stopped")
     active = janes_sms_conversations(sim)
     if reached:

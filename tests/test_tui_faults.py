@@ -44,3 +44,25 @@ async def test_a_fault_at_any_step_keeps_the_draft_unless_it_was_sent(
             assert (app.query_one("#destination", Input).value, app.query_one("#body", TextArea).text) == \
                 ("4155550100", "Keep me safe")  # the draft is intact
     assert app.return_code in (None, 0)  # the app ended normally: nothing unhandled
+
+
+async def test_an_unknown_outcome_is_said_as_such_and_its_settling_is_notified(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        sim = sim_of(backend)
+        sim.fault(CREATES["wait_me"], method="POST", kind="drop")  # made, the answer lost
+        sim.fault("/v1/ParticipantConversations", method="GET", status=503, times=None)  # the look-ups fail too
+        await type_draft(pilot, "4155550100", "Did it go?")
+        await pilot.press(KEYS["wait_me"])
+        await settle(pilot)
+        status = text_of(app, "#status")
+        assert "It could not be checked what Twilio made" in status and "Nothing reached" not in status, status
+        assert app.query_one("#body", TextArea).text == "Did it go?"  # the message was not posted: the draft stays
+
+        sim.world.faults.clear()
+        await pilot.press(KEYS["wait_me"])  # the next send settles it first, then goes
+        await settle(pilot)
+        assert text_of(app, "#status").startswith("Sent to +1 415-555-0100")
+        assert any(n.title == "Checked with Twilio" and "the empty conversation it had opened was removed" in n.message
+                   for n in app._notifications)

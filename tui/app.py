@@ -132,6 +132,8 @@ class OutboundPanelApp(App[None]):
         self.session.bus.register(TOGGLE_OUTBOUND_MESSAGE_PANEL, TogglePanelPayload, self._toggle_panel)
         for settled in self.session.recovered:  # sends a crash had left unfinished, settled at start
             self.notify(settled, title="After the last stop", severity="warning", markup=False, timeout=30)
+        self.session.subscribe_settled(lambda settled: self.notify(  # sends Twilio left unanswered, settled later
+            settled, title="Checked with Twilio", severity="warning", markup=False, timeout=30))
         self._follow_sends(self.session)
         with contextlib.suppress(OutboundError):  # the palette then offers only "Become Available"
             self.activity_names = await self.session.activity_names()
