@@ -60,9 +60,12 @@ class TwilioUnavailable(TwilioError):
 
 class SendFailed(OutboundError):
     """A send stopped part way. `reached_customer` says whether the customer got the message (None: it cannot be
-    known now; the journal keeps the send until Twilio's state settles it)."""
+    known now). `checked` False: what Twilio made is not known yet (the message's fate, or a conversation a create
+    may have opened); the journal keeps the send until a look-up settles it."""
 
-    def __init__(self, sentence: str, *, reached_customer: bool | None, cause: OutboundError | None = None) -> None:
+    def __init__(self, sentence: str, *, reached_customer: bool | None, cause: OutboundError | None = None,
+                 checked: bool = True) -> None:
         super().__init__(sentence)
         self.reached_customer = reached_customer
+        self.checked = checked and reached_customer is not None
         self.cause = cause

@@ -78,7 +78,7 @@ class OutboundService:
                 except BindingTaken as taken:
                     return await self._send_on_existing(request, taken.conversation_sid)
         except SendFailed as failed:
-            known = failed.reached_customer is not None
+            known = failed.checked
             raise
         except TwilioError as error:  # stopped before the message: say so (SendFailed already says which)
             raise SendFailed(f"{error} Nothing reached the customer.", reached_customer=False,
@@ -146,7 +146,7 @@ class OutboundService:
             raise SendFailed(f"{error} It could not be checked what Twilio made ({lookup}). The message was not "
                              "posted; a conversation Twilio may have opened with the customer is checked at the "
                              "next send (and at the next start), and removed if empty.",
-                             reached_customer=None, cause=error) from error
+                             reached_customer=False, checked=False, cause=error) from error
 
     async def _find_conversation(self, request: SendRequest) -> str | None:
         return await retry.read(lambda: self.gateway.find_conversation(request.address, request.proxy_address))

@@ -119,7 +119,7 @@ class Session:
         try:
             result: SendResult = await self.bus.invoke(SEND_OUTBOUND_MESSAGE, payload)
         except SendFailed as failed:
-            if failed.reached_customer is None:
+            if not failed.checked:
                 self._settle_later()
             raise
         self.history.record(result, self.watcher.wall())

@@ -290,6 +290,25 @@ async def test_keep_draft_setting_keeps_it_after_a_send(tmp_path: Path) -> None:
         assert app.query_one("#body", TextArea).text == "Kept"
 
 
+@pytest.mark.parametrize("keep", [True, False])
+async def test_a_draft_goes_once_until_it_is_changed_whatever_the_setting(tmp_path: Path, keep: bool) -> None:
+    backend = SimBackend(project_settings(tmp_path, ui={"keep_draft_after_send": keep}))
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_draft(pilot, "4155550100", "Once")
+        for key in ("ctrl+t", "ctrl+t", "ctrl+r"):  # again after it went, in any mode
+            await pilot.press(key)
+            await settle(pilot)
+        assert sent_bodies(backend, JANE.address) == ["Once"]
+        if keep:
+            assert text_of(app, "#status") == "This message went out already: change it (or the number) to send again."
+            await pilot.press("end", "!")  # changed: it may go
+            await pilot.press("ctrl+t")
+            await settle(pilot)
+            assert sent_bodies(backend, JANE.address) == ["Once", "Once!"]
+
+
 async def test_hostile_error_text_is_shown_literally(backend: SimBackend) -> None:
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:

@@ -315,6 +315,10 @@ async def test_a_closed_whatsapp_window_offers_approved_templates_instead_of_fre
         await until(pilot, lambda: "You: Hello Omar, your order A-1042 has shipped." in transcript(pilot))
         conversation = sim_of(backend).world.conversations.conversations[app.screen.open.conversation_sid]  # type: ignore[attr-defined]
         assert [m.content_sid for m in conversation.messages][-1] == seed.TEMPLATES[1].sid
+        posts = len(sim_of(backend).world.log.matching("POST", MESSAGES))
+        await pilot.press("ctrl+s")  # pressed again: the template went, nothing is chosen now
+        await until(pilot, lambda: "choose an approved" in status(pilot))
+        assert len(sim_of(backend).world.log.matching("POST", MESSAGES)) == posts
 
 
 async def test_a_reply_a_crash_kept_from_going_is_back_in_the_reply_box(backend: SimBackend) -> None:

@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL, ActionVetoed, TogglePanelPayload
-from core.errors import OutboundError
+from core.errors import OutboundError, SendFailed
 from core.events import CustomerReplied, MessageStatusChanged, StatusEvent
 from core.history import SendRecord
 from core.models import SendMode
@@ -304,12 +304,15 @@ class OutboundPanelApp(App[None]):
         if problem is not None:
             panel.show_status(problem, "error")
             return
+        if panel.already_sent:
+            panel.show_status("This message went out already: change it (or the number) to send again.", "error")
+            return
         panel.set_sending(True)
         panel.show_status(f"Sending ({MODE_LABELS[mode].lower()})…", "progress")
-        self._run_send(mode)
+        self._run_send(mode, panel.draft_version)
 
     @work(group="send")
-    async def _run_send(self, mode: SendMode) -> None:
+    async def _run_send(self, mode: SendMode, version: int) -> None:
         assert self.session is not None
         panel = self.query_one(OutboundPanel)
         payload = panel.payload(mode)
@@ -320,6 +323,8 @@ class OutboundPanelApp(App[None]):
         except OutboundError as error:
             panel.show_status(str(error), "error")
             self.notify(str(error), severity="error", markup=False)
+            if isinstance(error, SendFailed) and error.reached_customer is None:
+                panel.sent_version = version  # it may have gone: not again unless changed
         else:
             customer = display(parse_destination(payload.destination, self.settings.ui.phone_region))
             reused = " (existing conversation)" if result.reused else ""
@@ -329,6 +334,7 @@ class OutboundPanelApp(App[None]):
             self.notify(sentence, markup=False)
             self.current = result.message_sid
             self._show_current()
+            panel.sent_version = version  # sent at most once until it is changed, whatever the setting
             if not self.settings.ui.keep_draft_after_send:
                 panel.clear_draft()
         finally:

@@ -17,7 +17,7 @@ from textual.widgets import Footer, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
 from core.chats import check_reply
-from core.errors import OutboundError
+from core.errors import OutboundError, SendFailed
 from core.events import CustomerReplied, StatusEvent, TaskStatusChanged
 from tui.screens.hand_over import HandOverScreen
 from tui.text import literal
@@ -67,6 +67,7 @@ class WorkspaceScreen(Screen[None]):
         self.closed = False  # the open chat's conversation was closed (by the customer, a supervisor): read-only
         self.customer: CustomerStatus | None = None  # the open chat's customer: WhatsApp window, opt-out
         self.templates: list[ContentTemplate] = []  # approved ones, offered while the WhatsApp window is closed
+        self.maybe_sent: tuple[str, str] | None = None  # (conversation, text) of a reply whose fate Twilio left open
 
     def compose(self) -> ComposeResult:
         yield Static("Reading your chats from TaskRouter…", id="workspace-title", markup=False)
@@ -242,6 +243,9 @@ class WorkspaceScreen(Screen[None]):
             return
         template, values = self.template, self.query_one(TemplateForm).values
         problem = check_reply(chat, body, self.customer, self.session.watcher.wall(), template, values)
+        draft = (chat.conversation_sid, template.render(values) if template else body)
+        if problem is None and draft == self.maybe_sent:
+            problem = "This reply may have gone already: change it to send it again."
         if problem is not None:
             self._say(problem, "error")  # nothing is sent
             return
@@ -250,9 +254,13 @@ class WorkspaceScreen(Screen[None]):
             await self.desk.reply(chat, body, template=template, values=values)
         except OutboundError as error:
             self._say(str(error), "error")  # the draft stays in the box
+            if isinstance(error, SendFailed) and error.reached_customer is None:
+                self.maybe_sent = draft  # not twice unless changed
             return
         if template is None:
             box.clear()
+        else:
+            self.query_one("#reply-template", Select).clear()  # sent: a second press sends nothing
         self._load_transcript()
 
     def action_end_or_complete(self) -> None:

@@ -69,6 +69,8 @@ class OutboundPanel(Vertical):
         self.settings = settings
         self.channel = Channel.SMS if settings.senders.sms else Channel.WHATSAPP
         self.sending = False
+        self.draft_version = 0  # bumped by every change to the draft (the mode is not the draft)
+        self.sent_version: int | None = None  # the draft_version that went out: the same draft does not go twice
         self.offline_as: str | None = None  # the agent's activity while they cannot send
         self.agent_name = ""  # fills {agent_name} in canned messages
         self.templates: list[ContentTemplate] = []
@@ -167,6 +169,11 @@ class OutboundPanel(Vertical):
 
     # -- showing state -------------------------------------------------------------------------------
 
+    @property
+    def already_sent(self) -> bool:
+        """The draft went out as it is now: sending it again would send it twice."""
+        return self.sent_version == self.draft_version
+
     def refresh_problem(self) -> None:
         problem = self.problem()
         self.query_one("#send", Button).disabled = problem is not None or self.sending
@@ -228,6 +235,7 @@ class OutboundPanel(Vertical):
 
     @on(RadioSet.Changed, "#channel")
     def _channel_changed(self, event: RadioSet.Changed) -> None:
+        self.draft_version += 1
         self.channel = Channel.SMS if event.pressed.id == "sms" else Channel.WHATSAPP
         self._fill_channel()
         self.refresh_problem()
@@ -242,6 +250,7 @@ class OutboundPanel(Vertical):
 
     @on(Select.Changed, "#template")
     async def _template_chosen(self) -> None:
+        self.draft_version += 1
         template = self.template
         await self.query_one(TemplateForm).show(template)
         closed = self.customer is not None and not self.customer.window_open(self.now())
@@ -250,16 +259,20 @@ class OutboundPanel(Vertical):
 
     @on(Select.Changed, "#sender")
     @on(Select.Changed, "#mode")
-    def _selection_changed(self) -> None:
+    def _selection_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "sender":
+            self.draft_version += 1
         self._customer_may_have_changed()
         self.refresh_problem()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        self.draft_version += 1
         if event.input.id == "destination":
             self._customer_may_have_changed()
         self.refresh_problem()
 
     def on_text_area_changed(self) -> None:
+        self.draft_version += 1
         self.refresh_problem()
 
     @on(Button.Pressed, "#send")
