@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
@@ -30,6 +32,27 @@ def parse_destination(typed: str, default_region: str = "US") -> str:
         reason = _REASONS.get(phonenumbers.is_possible_number_with_reason(number), "no such number can exist")
         raise InvalidSend("destination", f"{display(text)} is not a valid phone number: {reason}.")
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def number_from_paste(text: str) -> tuple[str, str]:
+    """What a pasted number holds, as the To field takes it: digits (any script's, full-width included, made
+    ASCII) and a leading +; separators, spaces of every kind and invisible marks (bidi, zero-width) dropped.
+    Returns (the number, what was dropped that was not a separator: letters and other signs, for the agent to
+    be told), e.g. "Tel: (415) 555-2030" → ("4155552030", "Tel:")."""
+    kept, dropped = [], []
+    for char in unicodedata.normalize("NFKC", text):
+        if (digit := unicodedata.decimal(char, None)) is not None:
+            kept.append(str(digit))
+        elif char == "+" and not kept:
+            kept.append(char)
+        elif char.isspace() or char in _SEPARATORS or unicodedata.category(char) in ("Cf", "Cc", "Zs"):
+            continue
+        else:
+            dropped.append(char)
+    return "".join(kept), "".join(dropped)
+
+
+_SEPARATORS = "-‐‑‒–—―−.()[]/"  # what CRMs and people put between digits
 
 
 def display(e164: str) -> str:

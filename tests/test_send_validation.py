@@ -8,6 +8,7 @@ import pytest
 
 from core.errors import InvalidSend
 from core.models import MAX_BODY, Channel, SendMode, SendRequest, prepare_send
+from core.phone import number_from_paste
 from core.settings import SendersSettings
 
 SENDERS = SendersSettings(sms=["+15017122661", "+15017122662"], whatsapp=["+14155238886"])
@@ -154,3 +155,21 @@ def test_unknown_channel_or_mode_is_a_programming_error() -> None:
         prepare(channel="fax")
     with pytest.raises(ValueError):
         prepare(mode="later")
+
+
+@pytest.mark.parametrize(("pasted", "number", "dropped"), [
+    ("+1 415 555 2028", "+14155552028", ""),
+    ("415-555-2029", "4155552029", ""),
+    ("(415) 555-2030", "4155552030", ""),
+    ("4155552031 ", "4155552031", ""),
+    ("415\u00a0555\u202f2032", "4155552032", ""),  # no-break spaces
+    ("\u200e+1 415 555 2033\u200f", "+14155552033", ""),  # bidi marks
+    ("\u2066+1\u200b415.555.2034\u2069", "+14155552034", ""),  # isolates, a zero-width space, dots
+    ("\uff0b\uff11 \uff14\uff11\uff15 \uff15\uff15\uff15 \uff12\uff10\uff13\uff15", "+14155552035", ""),  # full-width
+    ("\u0664\u0661\u0665\u0665\u0665\u0665\u0662\u0660\u0663\u0666", "4155552036", ""),  # Arabic-Indic digits
+    ("Tel: +1 (415) 555–2037", "+14155552037", "Tel:"),
+    ("415-555-CALL", "415555", "CALL"),
+    ("1+2", "12", "+"),  # a + only leads
+])
+def test_a_pasted_number_keeps_its_digits_and_a_leading_plus(pasted: str, number: str, dropped: str) -> None:
+    assert number_from_paste(pasted) == (number, dropped)

@@ -12,8 +12,8 @@ from textual.widgets import Button, Input, Select, TextArea
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL
 from sim import seed
 from tests.outbound_fixtures import project_settings
-from tests.tui_fixtures import (SimBackend, backend, settle, sim_of, text_of,  # noqa: F401 (fixture)
-                                 type_draft, type_text, until)
+from tests.tui_fixtures import (SimBackend, backend, paste, settle, sim_of, text_of,  # noqa: F401 (fixture)
+                                 type_draft, type_keys, type_text, until)
 from tui.screens.help import HelpScreen
 from tui.widgets.panel import OutboundPanel
 
@@ -359,3 +359,45 @@ async def test_an_unchanged_agent_refresh_redraws_nothing(backend: SimBackend, m
         app._refresh_agent()
         await settle(pilot)
         assert redraws == []  # an idle terminal stays silent across the periodic refresh
+
+
+@pytest.mark.parametrize(("pasted", "field", "told"), [
+    ("+1 415 555 2028", "+14155552028", None),
+    ("(415) 555-2030", "4155552030", None),
+    ("4155552031 ", "4155552031", None),
+    ("\u200e+1\u00a0415\u00a0555\u00a02033\u200f", "+14155552033", None),
+    ("\uff14\uff11\uff15\uff15\uff15\uff15\uff12\uff10\uff13\uff14", "4155552034", None),
+    ("Tel: 415-555-2035", "4155552035", "Pasted 4155552035 into To; left out 'Tel:' (not part of a phone number)."),
+    ("call me", "", "Nothing to paste into To: 'call me' holds no digits."),
+])
+async def test_a_pasted_number_lands_in_to_as_digits_and_says_what_it_left_out(
+        backend: SimBackend, pasted: str, field: str, told: str | None) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await paste(pilot, pasted)
+        assert app.query_one("#destination", Input).value == field
+        assert [n.message for n in app._notifications] == ([told] if told else [])
+
+
+async def test_a_whole_number_pasted_over_a_typed_one_replaces_it(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "+1")
+        await paste(pilot, "415 555 0100")  # the rest of it: joined
+        assert app.query_one("#destination", Input).value == "+14155550100"
+        await paste(pilot, "+44 20 7946 0958")  # another whole number: it replaces
+        assert app.query_one("#destination", Input).value == "+442079460958"
+
+
+async def test_keys_typed_while_the_app_starts_all_land_in_their_fields(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:  # not settled: connecting while the keys arrive, all at once
+        await type_keys(pilot, *"4155550102", "tab", "tab", *"Hello", "shift+tab", "shift+tab", "end", "backspace")
+        await settle(pilot)
+        assert app.query_one("#destination", Input).value == "415555010"
+        assert app.query_one("#body", TextArea).text == "Hello"
+        await type_keys(pilot, "2", "tab", "tab", *" there")  # connected: the same
+        assert (app.query_one("#destination", Input).value, app.query_one("#body", TextArea).text) == \
+            ("4155550102", "Hello there")

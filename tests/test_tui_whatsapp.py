@@ -8,8 +8,8 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select
 
 from sim import seed
-from tests.tui_fixtures import (SimBackend, backend, sim_of, text_of, type_text, until,  # noqa: F401 (fixture)
-                                 until_shown)
+from tests.tui_fixtures import (SimBackend, backend, paste, sim_of, text_of, type_text,  # noqa: F401 (fixture)
+                                 until, until_shown)
 
 pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
 
@@ -127,3 +127,15 @@ async def test_f5_reads_the_templates_again(backend: SimBackend) -> None:
         await pilot.press("f5")
         await until(pilot, lambda: reads() == 2)
         await until(pilot, lambda: any("5 content templates" in n.message for n in app._notifications))
+
+
+async def test_a_value_pasted_over_several_lines_is_kept_whole_on_one_line(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await whatsapp_to(pilot, OMAR)
+        await pilot.press("tab", "tab", "enter", "down", "down", "down", "enter")  # order_update
+        await pilot.press("tab", "ctrl+u")
+        await paste(pilot, "Omar\r\nHaddad\n")
+        assert {f.name: f.value for f in app.query(Input) if f.name}["first_name"] == "Omar Haddad"
+        assert [n.message for n in app._notifications][-1] == ("Pasted 2 lines into {{first_name}} as one: a template "
+                                                               "value is one line.")

@@ -11,7 +11,7 @@ import pytest
 
 from textual import events
 from textual.app import App
-from textual.keys import _character_to_key
+from textual.keys import _character_to_key, key_to_character
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -100,14 +100,29 @@ async def settle(pilot: Pilot) -> None:
 
 async def type_text(pilot: Pilot, text: str) -> None:
     """Types `text` into the focused field as a fast typist does: every key sent at once, then the app settles.
-    (pilot.press waits for the app to go idle after each key: a tenth of a second a key.) Only characters: a
-    key bound to an action (tab, arrows) runs after the characters sent with it, so those go by pilot.press."""
+    (pilot.press waits for the app to go idle after each key: a tenth of a second a key.) Only characters."""
+    await _burst(pilot, [(char if char.isalnum() else _character_to_key(char), char) for char in text])
+
+
+async def type_keys(pilot: Pilot, *keys: str) -> None:
+    """Keys as the terminal delivers a burst of them (the app busy while they were typed): all at once, then the
+    app settles. Keys are Textual's names: "a", "tab", "ctrl+s"."""
+    await _burst(pilot, [(key, key if len(key) == 1 else key_to_character(key)) for key in keys])
+
+
+async def _burst(pilot: Pilot, keys: list[tuple[str, str | None]]) -> None:
     driver = pilot.app._driver
     assert driver is not None
-    for char in text:
-        event = events.Key(char if char.isalnum() else _character_to_key(char), char)
+    for key, character in keys:
+        event = events.Key(key, character)
         event.set_sender(pilot.app)
         driver.send_message(event)
+    await pilot.pause()
+
+
+async def paste(pilot: Pilot, text: str) -> None:
+    """A bracketed paste, as the terminal delivers it: one Paste event to the app, for the focused widget."""
+    pilot.app.post_message(events.Paste(text))
     await pilot.pause()
 
 

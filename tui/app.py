@@ -84,6 +84,11 @@ class OutboundPanelApp(App[None]):
         Binding("f9", "answer_offer(False)", "Reject", id="reject_task", tooltip="Reject the task offered to you"),
         Binding("f1,question_mark", "help", "Help", id="help", tooltip="This help"),
         Binding("ctrl+q", "quit", "Quit", id="quit", show=False),
+        # priority: focus moves as the key arrives, not after it has bubbled up from the field it leaves, so keys
+        # typed right behind a Tab land in the next field even when they all come at once (a busy moment, a paste
+        # of keystrokes): Textual's own tab binding is the screen's, reached after the field had the next key too
+        Binding("tab", "focus_next", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", show=False, priority=True),
     ]
     AGENT_REFRESH_SECONDS = 15.0
 
@@ -93,10 +98,16 @@ class OutboundPanelApp(App[None]):
         self.settings = settings
         self.connect = connect  # opens the session (and the embedded simulator, in demo mode)
         self.where = where  # what the agent is connecting to, until the session says it exactly
+        self.not_connected = f"Still connecting to {where}"  # why a send cannot go yet, until connected
         self.session: "Session | None" = None
         self.activity_names: list[str] = []
         self.current: str | None = None  # the send shown under the panel (message SID)
         self._exit_stack = contextlib.AsyncExitStack()
+
+    def get_default_screen(self) -> Screen[None]:
+        screen: Screen[None] = Screen(id="_default")
+        screen.AUTO_FOCUS = "#destination"  # the first key typed goes to the number, even before the app has mounted
+        return screen
 
     def compose(self) -> ComposeResult:
         yield AgentBar()
@@ -110,8 +121,7 @@ class OutboundPanelApp(App[None]):
         self.set_keymap(dict(self.settings.ui.keys))
         for control in self.query("Input, TextArea"):
             control.cursor_blink = self.settings.ui.cursor_blink  # type: ignore[attr-defined]
-        self.query_one(AgentBar).connecting(self.where)
-        self.query_one(OutboundPanel).disabled = True
+        self.query_one(AgentBar).connecting(self.where)  # typing may start at once: the draft waits for no connection
         for warning in self.startup_warnings:
             self.notify(warning, title="Warning", severity="warning", markup=False, timeout=20)
         self.call_after_refresh(self._connect)  # the first frame goes out before twilio is imported
@@ -127,7 +137,8 @@ class OutboundPanelApp(App[None]):
         try:
             self.session, self.where = await self._exit_stack.enter_async_context(self.connect())
         except (OutboundError, OSError) as error:  # OSError: the embedded simulator's port is taken
-            panel.show_status(f"Could not connect to {self.where}: {error}", "error")
+            self.not_connected = f"Could not connect to {self.where}: {error}"
+            panel.show_status(self.not_connected, "error")
             return
         self.session.bus.register(TOGGLE_OUTBOUND_MESSAGE_PANEL, TogglePanelPayload, self._toggle_panel)
         for settled in self.session.recovered:  # sends a crash had left unfinished, settled at start
@@ -137,12 +148,11 @@ class OutboundPanelApp(App[None]):
         self._follow_sends(self.session)
         with contextlib.suppress(OutboundError):  # the palette then offers only "Become Available"
             self.activity_names = await self.session.activity_names()
-        panel.disabled = False
         panel.border_subtitle = f"via {self.where}"  # set once: assigning it redraws the panel
         panel.agent_name, panel.now = self.session.agent.full_name, self.session.watcher.wall
         self.action_load_templates()
         self._show_agent()
-        panel.query_one("#destination").focus()
+        panel.recheck_customer()  # a number typed while connecting: its customer is looked up now
         self.set_interval(self.AGENT_REFRESH_SECONDS, self._refresh_agent)
 
     def _show_agent(self) -> None:
@@ -295,8 +305,11 @@ class OutboundPanelApp(App[None]):
 
     def _send(self, mode: SendMode) -> None:
         panel = self.query_one(OutboundPanel)
-        if self.session is None or panel.sending or panel.disabled:
+        if panel.sending or panel.disabled:
             return  # a second press while a send runs sends nothing
+        if self.session is None:
+            panel.show_status(f"{self.not_connected}. The draft is kept.", "error")
+            return
         if panel.offline_as is not None:
             panel.show_status(f"You are {panel.offline_as}: press F3 to become Available, then send.", "error")
             return

@@ -128,8 +128,10 @@ def where(settings: Settings) -> str:
 
 
 async def _run_app(settings: Settings, warnings: Sequence[str] = ()) -> None:
+    from tui import terminal_input
     from tui.app import OutboundPanelApp  # textual is imported only when the app runs
 
+    terminal_input.install()  # a paste with escape sequences arrives whole and in order
     await OutboundPanelApp(settings, lambda: connect(settings), where(settings), warnings).run_async()
 
 

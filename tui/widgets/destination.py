@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Static
 
 from core.errors import InvalidSend
-from core.phone import display, parse_destination
+from core.phone import display, number_from_paste, parse_destination
+
+
+class PhoneInput(Input):
+    """Keys: digits and a leading + only. A paste keeps what a number is made of, whatever the CRM it came from
+    wrapped it in (spaces, dashes, brackets, invisible marks, full-width digits) and says what it left out."""
+
+    def __init__(self) -> None:
+        super().__init__(placeholder="+1 415 555 0100", restrict=r"\+?[0-9]*", max_length=16, id="destination",
+                         compact=True)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()  # not Input's own paste, which drops the whole paste when one character is off
+        number, dropped = number_from_paste(event.text)
+        if not number:
+            self.notify(f"Nothing to paste into To: {event.text.strip()[:40]!r} holds no digits.",
+                        severity="warning", markup=False)
+            return
+        start, end = sorted(self.selection)
+        joined = self.value[:start] + number + self.value[end:]
+        if number.startswith("+") or re.fullmatch(self.restrict or "", joined) is None or len(joined) > self.max_length:
+            joined = number  # a whole number: it replaces what was there
+        if len(joined) > self.max_length:
+            self.notify(f"Not pasted into To: {number} has more digits than any phone number.", severity="warning",
+                        markup=False)
+            return
+        self.value = joined
+        self.cursor_position = len(joined) if joined == number else start + len(number)
+        if dropped:
+            self.notify(f"Pasted {number} into To; left out {dropped!r} (not part of a phone number).",
+                        severity="warning", markup=False)
 
 
 class DestinationField(Horizontal):
@@ -23,8 +57,7 @@ class DestinationField(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Static("To", classes="label")
-        yield Input(placeholder="+1 415 555 0100", restrict=r"\+?[0-9]*", max_length=16,
-                    id="destination", compact=True)
+        yield PhoneInput()
         yield Static("", id="destination-mark", markup=False)
 
     @property

@@ -304,6 +304,11 @@ class OutboundPanel(Vertical):
             return None
         return (self.channel, number, self._sender) if self._sender else None
 
+    def recheck_customer(self) -> None:
+        """Asks again for the customer the draft names (CustomerChosen), e.g. once the app is connected."""
+        self._customer_key = None
+        self._customer_may_have_changed()
+
     def _customer_may_have_changed(self) -> None:
         key = self._current_customer()
         if key != self._customer_key:

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Static
 
 from core.templates import ContentTemplate
 from tui.text import literal
+
+
+class VariableInput(Input):
+    """One variable's value: a paste of several lines is kept whole, its lines joined by spaces (Input keeps
+    only the first line of a paste, silently)."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        lines = [line.strip() for line in event.text.splitlines() if line.strip()]
+        if len(lines) > 1:
+            event.prevent_default()
+            event.stop()
+            self.insert_text_at_cursor(" ".join(lines))
+            self.notify(f"Pasted {len(lines)} lines into {{{{{self.name}}}}} as one: a template value is one line.",
+                        markup=False)
 
 
 class TemplateForm(VerticalScroll):
@@ -55,6 +70,6 @@ class TemplateForm(VerticalScroll):
 
     @staticmethod
     def _row(name: str, default: str) -> Horizontal:
-        field = Input(default, name=name, compact=True, placeholder=f"value for {{{{{name}}}}}")
+        field = VariableInput(default, name=name, compact=True, placeholder=f"value for {{{{{name}}}}}")
         return Horizontal(Static(literal(f"{{{{{name}}}}}"), classes="variable-label"), field,
                           classes="variable row")
