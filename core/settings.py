@@ -109,6 +109,12 @@ def _template_filter(value: str) -> str:
     return value.strip()
 
 
+def _region(value: str) -> str:
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("expected a two-letter country code that phone numbers have (ISO 3166), e.g. US, GB, DE")
+    return value
+
+
 def _seconds_or_off(value: Any) -> Any:
     # TOML has no null: "off" means never
     if isinstance(value, str) and value.strip().casefold() == "off":
@@ -152,6 +158,10 @@ class TwilioSettings(_Group):
             raise _pair_error("api_key", "API key auth needs the account SID too: set TWILIO_ACCOUNT_SID (account_sid)")
         if self.account_sid is None and self.auth_token is not None:
             raise _pair_error("auth_token", "an auth token needs the account SID too: set TWILIO_ACCOUNT_SID (account_sid)")
+        if self.account_sid is not None and self.auth_token is None and self.api_key is None:
+            raise _pair_error("account_sid", "an account SID needs its auth token (TWILIO_AUTH_TOKEN) or an API key "
+                                             "and secret (TWILIO_API_KEY, TWILIO_API_SECRET); the embedded simulator "
+                                             "runs only when no Twilio credential is set at all")
         return self
 
     @property
@@ -210,7 +220,7 @@ class UiSettings(_Group):
     keep_draft_after_send: bool
     auto_accept_own_chats: bool
     cursor_blink: bool
-    phone_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    phone_region: Annotated[str, AfterValidator(_region)]
     keys: dict[str, str]  # binding id -> key(s), e.g. {"send" = "ctrl+s"}
 
 
@@ -282,7 +292,26 @@ class _Source:
         return ".".join(str(part) for part in loc[:2]) + index
 
 
+def _check_names(label: str, variables: Mapping[str, str | None]) -> None:
+    """Every OUTBOUND_PANEL_* variable names a setting (or the settings file): a typo is an error, not ignored."""
+    groups = {name: field.annotation for name, field in Settings.model_fields.items() if name != "twilio"}
+    for name in variables:
+        if not name.upper().startswith(ENV_PREFIX) or name.upper() == USER_SETTINGS_ENV:
+            continue
+        group, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        model = groups.get(group)
+        fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+        if group == "twilio" or key.partition("__")[0] in fields:
+            continue
+        guess = next((f"{ENV_PREFIX}{g.upper()}__{k.upper()}" for g, m in groups.items()
+                      for k in getattr(m, "model_fields", {}) if f"{g}_{k}" == name[len(ENV_PREFIX):].lower()), None)
+        hint = f"; did you mean {guess}?" if guess else (
+            f": settings are {ENV_PREFIX}<GROUP>__<KEY> (two underscores), groups {', '.join(groups)}")
+        raise SettingsError(f"Unknown setting {name} in {label}{hint}")
+
+
 def _variables_source(label: str, variables: Mapping[str, str | None]) -> _Source:
+    _check_names(label, variables)
     try:
         data = _PrefixedEnv(variables)()
     except _SourceError as exc:
@@ -306,6 +335,9 @@ def _toml_source(label: str, path: Path) -> _Source:
             data = tomllib.load(file)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"The {label} is not valid TOML: {exc}.") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"The {label} is not UTF-8 text (byte {exc.start}): TOML files are UTF-8; save it "
+                            "as UTF-8.") from None
     except OSError as exc:
         raise SettingsError(f"Cannot read the {label}: {exc.strerror or exc}.") from None
     return _Source(label, data, env_style=False)
@@ -315,20 +347,33 @@ def user_settings_file(env: Mapping[str, str], cwd: Path) -> Path | None:
     """The user settings file, or None when the default location holds none."""
     if explicit := env.get(USER_SETTINGS_ENV):
         path = cwd / Path(explicit).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise SettingsError(f"{USER_SETTINGS_ENV} names the settings file {path}, which does not exist.")
-        return path
+        return _a_file(path, f"The settings file {path} ({USER_SETTINGS_ENV})")
     path = user_dir("config", env) / "settings.toml"
-    return path if path.is_file() else None
+    return _a_file(path, f"The settings file {path}") if path.exists() else None
+
+
+def _a_file(path: Path, what: str) -> Path:
+    """`path`, when it is a regular file; a directory or a device (/dev/null) in its place is an error."""
+    if path.is_dir():
+        raise SettingsError(f"{what} is a directory, not a file.")
+    if not path.is_file():
+        raise SettingsError(f"{what} is not a regular file.")
+    return path
 
 
 def _sources(env: Mapping[str, str], cwd: Path) -> list[_Source]:
     """All sources, highest priority first."""
     sources = [_variables_source("environment", env)]
     dotenv = cwd / ".env"
-    if dotenv.is_file():
-        # interpolate=False: ${VAR} must not pull in the process environment behind our back
-        sources.append(_variables_source(f".env at {dotenv}", dotenv_values(dotenv, interpolate=False)))
+    if dotenv.exists():
+        _a_file(dotenv, f"The .env at {dotenv}")
+        try:  # interpolate=False: ${VAR} must not pull in the process environment behind our back
+            variables = dotenv_values(dotenv, interpolate=False)
+        except UnicodeDecodeError as exc:
+            raise SettingsError(f"The .env at {dotenv} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
+        sources.append(_variables_source(f".env at {dotenv}", variables))
     if (user_file := user_settings_file(env, cwd)) is not None:
         sources.append(_toml_source(f"user settings file {user_file}", user_file))
     sources.append(_toml_source(f"project settings.toml {PROJECT_SETTINGS_FILE}", PROJECT_SETTINGS_FILE))

@@ -355,3 +355,59 @@ def test_a_bad_colleague_accept_delay_is_named(env: dict[str, str], cwd: Path, t
     text = error_text(env, cwd)
     assert "sim.colleague_accept_delay" in text and expected in text
     assert text.count("\n") == 0  # one error, not one per member of the float-or-off union
+
+
+# --- what the hostile tester tried (issue 13, 7 and 9) ---------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [{}, {"TWILIO_AUTH_TOKEN": ""}, {"TWILIO_API_KEY": ""}])
+def test_an_account_sid_alone_does_not_start_the_simulator(env: dict[str, str], cwd: Path,
+                                                           extra: dict[str, str]) -> None:
+    text = error_text({**env, "TWILIO_ACCOUNT_SID": ACCOUNT, **extra}, cwd)
+    assert text.startswith("Invalid setting TWILIO_ACCOUNT_SID in environment:")
+    assert "TWILIO_AUTH_TOKEN" in text and "runs only when no Twilio credential is set at all" in text
+
+
+@pytest.mark.parametrize(("name", "said"), [
+    ("OUTBOUND_PANEL_FOO__BAR", "Unknown setting OUTBOUND_PANEL_FOO__BAR in environment: settings are "
+                                "OUTBOUND_PANEL_<GROUP>__<KEY> (two underscores), groups flex, senders"),
+    ("OUTBOUND_PANEL_UI_CURSOR_BLINK", "Unknown setting OUTBOUND_PANEL_UI_CURSOR_BLINK in environment; did you mean "
+                                       "OUTBOUND_PANEL_UI__CURSOR_BLINK?"),
+    ("OUTBOUND_PANEL_UI__CURSOR_BLINKS", "Unknown setting OUTBOUND_PANEL_UI__CURSOR_BLINKS in environment"),
+    ("outbound_panel_ui__nope", "Unknown setting outbound_panel_ui__nope in environment"),
+])
+def test_a_mistyped_variable_is_an_error_like_a_mistyped_key(env: dict[str, str], cwd: Path, name: str,
+                                                             said: str) -> None:
+    assert error_text({**env, name: "true"}, cwd).startswith(said)
+
+
+def test_a_variable_with_keys_inside_a_group_is_a_setting(env: dict[str, str], cwd: Path) -> None:
+    assert load_settings({**env, "OUTBOUND_PANEL_UI__KEYS__SEND": "ctrl+g"}, cwd).ui.keys == {"send": "ctrl+g"}
+
+
+@pytest.mark.parametrize("region", ["ZZ", "XK1", "us"])
+def test_a_phone_region_without_phone_numbers_is_refused(env: dict[str, str], cwd: Path, region: str) -> None:
+    text = error_text({**env, "OUTBOUND_PANEL_UI__PHONE_REGION": region}, cwd)
+    assert "OUTBOUND_PANEL_UI__PHONE_REGION" in text and "country code that phone numbers have" in text
+
+
+def test_a_utf16_settings_file_is_said_not_thrown(env: dict[str, str], cwd: Path) -> None:
+    path = user_file(env, "")
+    path.write_bytes('[ui]\ncursor_blink = true\n'.encode("utf-16"))
+    assert error_text(env, cwd) == f"The user settings file {path} is not UTF-8 text (byte 0): TOML files are " \
+                                   "UTF-8; save it as UTF-8."
+
+
+def test_a_non_utf8_dotenv_is_said_not_thrown(env: dict[str, str], cwd: Path) -> None:
+    (cwd / ".env").write_bytes(b"OUTBOUND_PANEL_AGENT__IDENTITY=J\xf6rg\n")
+    assert error_text(env, cwd).startswith(f"The .env at {cwd / '.env'} is not UTF-8 text")
+
+
+@pytest.mark.parametrize(("target", "said"), [("dir", "is a directory, not a file."),
+                                              ("/dev/null", "is not a regular file.")])
+def test_a_settings_file_that_is_not_a_file_is_named_as_such(env: dict[str, str], cwd: Path, tmp_path: Path,
+                                                            target: str, said: str) -> None:
+    path = tmp_path / "dir" if target == "dir" else Path(target)
+    path.mkdir(exist_ok=True) if target == "dir" else None
+    assert error_text({**env, "OUTBOUND_PANEL_SETTINGS": str(path)}, cwd) == \
+        f"The settings file {path} (OUTBOUND_PANEL_SETTINGS) {said}"

@@ -191,6 +191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"outbound-panel: {warning}", file=sys.stderr)
             _run_sim(args, settings)
         else:
+            from tui.keymap import check_keymap  # imports textual: only when the app runs
+
+            if problems := check_keymap(settings.ui.keys):
+                print("\n".join(f"outbound-panel: {problem}" for problem in problems), file=sys.stderr)
+                return 2
             asyncio.run(_run_app(settings, warnings))
     except OSError as error:  # e.g. the simulator's port is taken
         print(f"outbound-panel: could not start the Twilio simulator: {error.strerror or error}", file=sys.stderr)
