@@ -236,9 +236,10 @@ class SendHistory:
             return self._send(self._db, "message_sid = ?", (message_sid,))
 
     def timeline(self, message_sid: str) -> list[StatusEvent]:
-        """The send's events in the order they arrived."""
+        """The send's events in time order (those of one moment in the order they arrived): Twilio's times and
+        the app's clock interleave when answers are slow."""
         with self._lock:
-            return self._events(self._db, message_sid)
+            return sorted(self._events(self._db, message_sid), key=lambda event: event.at)
 
     def unfinished(self) -> list[SendRecord]:
         """The sends to follow again at start-up, newest first: per conversation only the newest send (later

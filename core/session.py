@@ -116,14 +116,15 @@ class Session:
         """Sends through the SendOutboundMessage action, so its listeners and replacements apply; then the
         send is recorded in the history and followed by the watcher."""
         await self.settle_unknown()  # a send Twilio left unanswered before is settled first: it may block this one
+        began = self.watcher.wall()
         try:
             result: SendResult = await self.bus.invoke(SEND_OUTBOUND_MESSAGE, payload)
         except SendFailed as failed:
             if not failed.checked:
                 self._settle_later()
             raise
-        self.history.record(result, self.watcher.wall())
-        self.watcher.follow(result)
+        self.history.record(result, began)
+        self.watcher.follow(result, at=began)
         return result
 
     async def settle_unknown(self) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.events import ConversationEvent, CustomerReplied, MessageStatusChanged, StatusEvent, TaskStatusChanged
+from core.models import MAX_BODY
 
 _SENTENCES: dict[int, str] = {
     63016: ("The customer has not written to this WhatsApp number in the last 24 hours, so WhatsApp only "
@@ -64,7 +65,8 @@ def event_line(event: StatusEvent, agent_sid: str) -> str:
     }[event.status]
 
 
-def clip(text: str, max_chars: int = 500, max_lines: int = 8) -> str:
-    """At most `max_lines` lines and `max_chars` characters of a text, saying how long it was when clipped."""
+def clip(text: str, max_chars: int = MAX_BODY, max_lines: int = 60) -> str:
+    """At most `max_lines` lines and `max_chars` characters of a text, saying how long it was when clipped: all of
+    anything Twilio delivers (1,600 characters at most), in the timeline, which scrolls."""
     shown = "\n".join(text.split("\n")[:max_lines])[:max_chars]  # only \n: a \r is the viewer's to show
     return shown if shown == text else f"{shown}… ({len(text):,} characters)"

@@ -97,9 +97,10 @@ class StatusWatcher:
 
     # -- public ------------------------------------------------------------------------------------
 
-    def follow(self, result: SendResult, *, resumed: bool = False) -> None:
+    def follow(self, result: SendResult, *, resumed: bool = False, at: datetime | None = None) -> None:
         """Follows this send from now on. `resumed`: a send followed before a restart, whose first events
-        were reported then; what it reports again is for the subscriber to recognise (core.history does)."""
+        were reported then; what it reports again is for the subscriber to recognise (core.history does).
+        `at`: when the send began (its created/queued events carry it: Twilio's own times come after)."""
         now = self._clock()
         followed = _Followed(sid=result.conversation_sid, result=result, customer=result.request.destination,
                              interval=self.fast, next_poll=now, last_change=now)
@@ -109,9 +110,10 @@ class StatusWatcher:
         self._next_tasks = min(self._next_tasks, now)
         if resumed:
             return
-        self._emit(ConversationEvent(conversation_sid=result.conversation_sid, at=self.wall(),
+        began = at or self.wall()
+        self._emit(ConversationEvent(conversation_sid=result.conversation_sid, at=began,
                                      kind="reused" if result.reused else "created"))
-        self._emit(MessageStatusChanged(conversation_sid=result.conversation_sid, at=self.wall(),
+        self._emit(MessageStatusChanged(conversation_sid=result.conversation_sid, at=began,
                                         message_sid=result.message_sid, status="queued"))
 
     def follow_chat(self, conversation_sid: str, customer: str, task_sid: str) -> None:

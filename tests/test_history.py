@@ -257,3 +257,15 @@ def test_the_database_directory_is_created_private(tmp_path: Path) -> None:
     SendHistory(path, ALICE).close()
     assert path.exists()
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_the_timeline_is_in_time_order_when_answers_arrive_late(history: SendHistory) -> None:
+    sent(history, "CH1", "IM1")
+    late = T0 + timedelta(seconds=3)  # the send's answer came 3 s late: Twilio's "sent" was stamped before it
+    for event in (conversation("created").model_copy(update={"at": late}),
+                  status("CH1", "IM1", "sent").model_copy(update={"at": T0 + timedelta(seconds=1)}),
+                  status("CH1", "IM1", "delivered").model_copy(update={"at": late}),
+                  reply("CH1", "IM1").model_copy(update={"at": late})):
+        history.add(event)
+    assert [getattr(e, "status", e.type) for e in history.timeline("IM1")] == \
+        ["sent", "conversation", "delivered", "customer_replied"]  # by time; one moment's in arrival order

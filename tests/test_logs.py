@@ -259,3 +259,13 @@ def test_load_settings_still_reads_the_file_it_warns_about(tmp_path: Path) -> No
     _settings_file(tmp_path, SECRET_FILE, 0o644)
     settings = load_settings({"XDG_CONFIG_HOME": str(tmp_path / "config")}, tmp_path)
     assert settings.twilio.auth_token is not None and settings.twilio.auth_token.get_secret_value() == TOKEN
+
+
+def test_a_log_file_that_cannot_be_written_is_a_warning_the_app_shows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "state").write_text("a file where the state directory should be")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    [warning] = _start_logging(project_settings(tmp_path), None)
+    assert warning.startswith("Cannot write the log file, running without it:")
+    assert capsys.readouterr().err == ""  # not printed: the app's first frame would draw over it

@@ -220,17 +220,18 @@ async def test_offline_agent_is_told_and_becomes_available_with_f3(tmp_path: Pat
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert text_of(app, "#offline") == "You are Offline: sending is off. Press F3 to become Available."
-        assert app.query_one("#destination", Input).disabled
+        assert text_of(app, "#offline") == "You are Offline: sending is off. Press f3 to become Available."
+        await type_draft(pilot, "4155550100", "Written while Offline")  # the draft can be written meanwhile
         before = len(sim_of(backend).world.log)
         await pilot.press("ctrl+r")  # a send key while Offline sends nothing and says why
         await settle(pilot)
-        assert text_of(app, "#status") == "You are Offline: press F3 to become Available, then send."
+        assert text_of(app, "#status") == "You are Offline: press f3 to become Available, then send."
         assert len(sim_of(backend).world.log) == before
         await pilot.press("f3")
         await settle(pilot)
         assert not app.query_one("#offline").display
-        assert not app.query_one("#destination", Input).disabled
+        assert text_of(app, "#status") == "You are Available: send when ready."  # the refusal is not left behind
+        assert app.query_one("#body", TextArea).text == "Written while Offline"
         worker = next(w for w in sim_of(backend).world.taskrouter.workers.values()
                       if w.friendly_name == "dave@example.com")
         assert worker.activity.friendly_name == "Available"

@@ -166,7 +166,7 @@ async def test_hostile_replies_are_shown_as_written_without_styling_or_escapes(b
         replies = {segment.style for segment in segments if "Customer replied" in segment.text}
         assert len(replies) == 1  # every reply line in one and the same style: the markup styled nothing
         squashed = "".join(line.strip() for line in text.split("\n"))  # the wrapped lines joined again
-        assert re.search(r"[^x]x{500}… \(10,000characters\)", squashed)  # 500 shown, and the length said
+        assert re.search(r"[^x]x{1600}… \(10,000 ?characters\)", squashed)  # all Twilio could send, the length said
         assert app.query_one("#panel").region == panel_before  # the layout held
         assert timeline.region.right == SIZE[0] and timeline.region.bottom == SIZE[1] - 1
 
@@ -184,3 +184,22 @@ async def test_the_accept_key_works_from_every_field_and_can_be_remapped(tmp_pat
         await pilot.press("ctrl+g")
         await settle(pilot)
         await until_shown(pilot, backend, "Task accepted by you")
+
+
+async def test_a_taskrouter_outage_shows_the_activity_as_last_read_not_as_current(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        bar = app.query_one("#agent-bar", Static)
+        assert str(bar.render()).endswith("● Available")
+        read_at = app.agent_read_at.astimezone().strftime("%H:%M")  # type: ignore[attr-defined]
+        sim_of(backend).fault(r"/v1/Workspaces/WS[0-9a-f]+/Workers(/WK[0-9a-f]+)?", method="GET", status=503,
+                              times=None)
+        app._refresh_agent()  # type: ignore[attr-defined]  # as the 15 s tick does
+        await settle(pilot)
+        assert str(bar.render()).endswith(f"● Available? (as of {read_at})")
+        assert any(n.message.startswith("Your activity could not be read") for n in app._notifications)
+        sim_of(backend).world.faults.clear()
+        app._refresh_agent()  # type: ignore[attr-defined]
+        await settle(pilot)
+        assert str(bar.render()).endswith("● Available")

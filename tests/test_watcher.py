@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -329,3 +330,11 @@ async def test_a_followed_chat_reports_its_customers_new_messages_and_its_task_n
     await driver.run(lambda events: sum(isinstance(e, CustomerReplied) for e in events) >= 2, seconds=5)
     assert [e.body for e in driver.events if isinstance(e, CustomerReplied)] == ["Hello?", "Anyone?"]
     assert driver.of(message.conversation_sid)[0] == ("task", "reserved", "Alice Johnson")
+
+
+async def test_a_send_followed_with_its_start_time_dates_its_first_events_by_it(driver: Driver) -> None:
+    began = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    result = await driver.service.send(draft(driver.service, "wait_me"))
+    driver.watcher.follow(result, at=began)  # the answer came late: created/queued are when the send began
+    await driver.run(seen(MessageStatusChanged, status="sent"))
+    assert [e.at for e in driver.events[:2]] == [began, began]

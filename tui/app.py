@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
@@ -99,6 +100,8 @@ class OutboundPanelApp(App[None]):
         self.connect = connect  # opens the session (and the embedded simulator, in demo mode)
         self.where = where  # what the agent is connecting to, until the session says it exactly
         self.not_connected = f"Still connecting to {where}"  # why a send cannot go yet, until connected
+        self.agent_read_at: datetime | None = None  # when the agent's activity was last read from TaskRouter
+        self.agent_stale = False  # the last read of it failed
         self.session: "Session | None" = None
         self.activity_names: list[str] = []
         self.current: str | None = None  # the send shown under the panel (message SID)
@@ -155,20 +158,32 @@ class OutboundPanelApp(App[None]):
         panel.recheck_customer()  # a number typed while connecting: its customer is looked up now
         self.set_interval(self.AGENT_REFRESH_SECONDS, self._refresh_agent)
 
-    def _show_agent(self) -> None:
+    def _show_agent(self, stale: bool = False) -> None:
+        """The agent's activity as last read; `stale`: TaskRouter did not answer the last read (shown as such)."""
         assert self.session is not None
         agent = self.session.agent
+        if not stale:
+            self.agent_read_at = self.session.watcher.wall()
+        as_of = self.agent_read_at.astimezone().strftime("%H:%M") if stale and self.agent_read_at else None
         self.query_one(AgentBar).show(f"{agent.full_name} ({agent.friendly_name})", agent.activity_name,
-                                      agent.available)
-        self.query_one(OutboundPanel).set_offline(None if agent.available else agent.activity_name)
+                                      agent.available, as_of)
+        self.query_one(OutboundPanel).set_offline(None if agent.available else agent.activity_name,
+                                                  self.key_names()["become_available"])
 
     @work(exclusive=True, group="agent")
     async def _refresh_agent(self) -> None:
         if self.session is None:
             return
-        with contextlib.suppress(OutboundError):  # a missed refresh is retried at the next tick
+        try:
             await self.session.refresh_agent()
-            self._show_agent()
+        except OutboundError as error:  # retried at the next tick; meanwhile the bar says it may be out of date
+            if not self.agent_stale:
+                self.notify(f"Your activity could not be read ({error}); the top line shows it as last read.",
+                            severity="warning", markup=False)
+            self.agent_stale = True
+        else:
+            self.agent_stale = False
+        self._show_agent(stale=self.agent_stale)
 
     # -- status of the sends ---------------------------------------------------------------------------
 
@@ -311,7 +326,7 @@ class OutboundPanelApp(App[None]):
             panel.show_status(f"{self.not_connected}. The draft is kept.", "error")
             return
         if panel.offline_as is not None:
-            panel.show_status(f"You are {panel.offline_as}: press F3 to become Available, then send.", "error")
+            panel.refuse_offline(self.key_names()["become_available"])
             return
         problem = panel.problem()
         if problem is not None:

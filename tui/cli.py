@@ -139,15 +139,16 @@ def _start_logging(settings: Settings, command: str | None) -> list[str]:
     """The log file, before anything may log; returns the warnings to show at start (also logged)."""
     # the embedded simulator's demo token is public, but a token all the same: redacted like a real one
     redacted = settings if settings.twilio.has_credentials else on_simulator(settings, "http://127.0.0.1")
+    warnings = []
     try:
         path = setup_logging(redacted)
-    except OSError as error:  # logging is then off, and still never on the terminal
-        print(f"outbound-panel: cannot write the log file, running without it: {error}", file=sys.stderr)
+    except OSError as error:  # logging is then off, and never on the terminal: the app shows it (a print is drawn over)
+        warnings.append(f"Cannot write the log file, running without it: {error}")
     else:
         running = "the standalone Twilio simulator" if command == "sim" else f"the app on {where(settings)}"
         log.info("outbound-panel started: %s; logging to %s", running, path)
-    warnings = [warning] if (warning := exposed_secret_warning()) else []
-    for warning in warnings:
+    if warning := exposed_secret_warning():
+        warnings.append(warning)
         log.warning(warning)
     return warnings
 

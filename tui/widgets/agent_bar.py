@@ -13,10 +13,11 @@ class AgentBar(Static):
         super().__init__(id="agent-bar")
         self._shown: Text | None = None
 
-    def show(self, agent: str, activity: str, available: bool) -> None:
-        line = Text.assemble(
-            ("outbound-panel", "bold"), "  ", agent, "  ", (f"● {activity}", "green" if available else "red")
-        )
+    def show(self, agent: str, activity: str, available: bool, as_of: str | None = None) -> None:
+        """`as_of`: the time the activity was last read, when TaskRouter has stopped answering since."""
+        shown = (f"● {activity}?", "dim") if as_of else (f"● {activity}", "green" if available else "red")
+        line = Text.assemble(("outbound-panel", "bold"), "  ", agent, "  ", shown,
+                             (f" (as of {as_of})", "yellow") if as_of else "")
         if line != self._shown:  # an unchanged line is not redrawn: idle stays silent
             self._shown = line
             self.update(line)

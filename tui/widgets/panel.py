@@ -72,6 +72,7 @@ class OutboundPanel(Vertical):
         self.draft_version = 0  # bumped by every change to the draft (the mode is not the draft)
         self.sent_version: int | None = None  # the draft_version that went out: the same draft does not go twice
         self.offline_as: str | None = None  # the agent's activity while they cannot send
+        self._offline_refused = False  # the status line says a send was refused for that
         self.agent_name = ""  # fills {agent_name} in canned messages
         self.templates: list[ContentTemplate] = []
         self.customer: CustomerStatus | None = None  # of the customer and sender now in the draft, once known
@@ -187,19 +188,25 @@ class OutboundPanel(Vertical):
         style = {"info": "", "progress": "italic", "success": "green", "error": "bold red"}[kind]
         self.query_one("#status", Static).update(literal(text, style))
 
-    def set_offline(self, activity: str | None) -> None:
-        """Disables the draft's controls while the agent is not available, and says how to change that."""
+    def set_offline(self, activity: str | None, available_key: str = "f3") -> None:
+        """Says sending is off while the agent is not available (`activity`), and the key that changes that; the
+        draft can still be written (keys are never lost to a disabled field)."""
         if activity == self.offline_as:
-            return  # nothing changed: no redraw (idle stays silent, choices stay as they are)
+            return  # nothing changed: no redraw (idle stays silent)
         self.offline_as = activity
         notice = self.query_one("#offline", Static)
         notice.display = activity is not None
         if activity is not None:
-            notice.update(Text(f"You are {activity}: sending is off. Press F3 to become Available.", style="reverse"))
-        for control in self.query("RadioSet, Select, Input, TextArea, Button"):
-            control.disabled = activity is not None
-        if activity is None:
-            self.refresh_problem()
+            notice.update(Text(f"You are {activity}: sending is off. Press {available_key} to become Available.",
+                               style="reverse"))
+        elif self._offline_refused:
+            self.show_status("You are Available: send when ready.", "info")  # the refusal is no longer true
+        self._offline_refused = False
+
+    def refuse_offline(self, available_key: str) -> None:
+        """A send asked for while the agent is not available: nothing goes; the status says what to press."""
+        self.show_status(f"You are {self.offline_as}: press {available_key} to become Available, then send.", "error")
+        self._offline_refused = True
 
     def clear_draft(self) -> None:
         """The panel after a send: empty, ready for the next customer's number."""
