@@ -3,11 +3,11 @@ and a customer writing in."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import fields
 
 from aiohttp import web
 
-from sim.knobs import Fault
+from sim.knobs import Fault, seconds
 from sim.wire import bad_request
 from sim.world import world_of
 
@@ -27,13 +27,28 @@ async def get_requests(request: web.Request) -> web.Response:
     )
 
 
+async def _body(request: web.Request) -> dict[str, object]:
+    """The request's JSON object, or a 400 saying what is wrong with it."""
+    try:
+        body = await request.json()
+    except ValueError as error:
+        raise bad_request(f"The body is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise bad_request("The body must be a JSON object")
+    return body
+
+
 async def add_fault(request: web.Request) -> web.Response:
-    body = await request.json()
+    body = await _body(request)
     unknown = set(body) - _FAULT_FIELDS
     if unknown or "path" not in body:
         raise bad_request(f"A fault needs 'path' and only these keys: {sorted(_FAULT_FIELDS)}")
-    fault = world_of(request).faults.add(Fault(**body))
-    return web.json_response(asdict(fault), status=201)
+    try:
+        fault = Fault(**body)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise bad_request(f"Not a fault: {error}") from None
+    world_of(request).faults.add(fault)
+    return web.json_response({f.name: getattr(fault, f.name) for f in fields(Fault)}, status=201)
 
 
 async def clear_faults(request: web.Request) -> web.Response:
@@ -41,9 +56,16 @@ async def clear_faults(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def _seconds(request: web.Request) -> float:
+    body = await _body(request)
+    try:
+        return seconds("seconds", body.get("seconds"))
+    except ValueError as error:
+        raise bad_request(str(error)) from None
+
+
 async def set_latency(request: web.Request) -> web.Response:
-    seconds = float((await request.json())["seconds"])
-    world_of(request).config.latency = max(seconds, 0.0)
+    world_of(request).config.latency = await _seconds(request)
     return web.json_response({"seconds": world_of(request).config.latency})
 
 
@@ -51,13 +73,13 @@ async def advance_clock(request: web.Request) -> web.Response:
     world = world_of(request)
     if not world.clock.manual:
         raise bad_request("The simulator runs on real time; start it with a manual clock to advance it")
-    ran = world.clock.advance(float((await request.json())["seconds"]))
+    ran = world.clock.advance(await _seconds(request))
     return web.json_response({"ran": ran, "now": world.now()})
 
 
 async def write_in(request: web.Request) -> web.Response:
     """A customer starts a conversation: {"from": "+1…" (or "whatsapp:+1…"), "to": our number, "body": "…"}."""
-    body = await request.json()
+    body = await _body(request)
     if not all(isinstance(body.get(key), str) and body[key] for key in ("from", "to", "body")):
         raise bad_request("An inbound message needs 'from', 'to' and 'body'")
     to = body["to"] if not body["from"].startswith("whatsapp:") or body["to"].startswith("whatsapp:") \

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 FaultKind = Literal["status", "reset", "timeout", "drop"]
 
@@ -30,10 +31,45 @@ class Fault:
     hang: float = 30.0
     times: int | None = 1  # None = every matching request until cleared
 
+    def __post_init__(self) -> None:
+        """Checks every field (the control API passes what a client sent): ValueError says what is wrong."""
+        if not isinstance(self.path, str):
+            raise ValueError("'path' must be a regular expression (a string)")
+        try:
+            self._pattern = re.compile(self.path)
+        except re.error as error:
+            raise ValueError(f"'path' is not a regular expression: {error}") from None
+        if self.kind not in get_args(FaultKind):
+            raise ValueError(f"'kind' must be one of {', '.join(get_args(FaultKind))}, not {self.kind!r}")
+        if self.method is not None and not (isinstance(self.method, str) and self.method.isalpha()):
+            raise ValueError(f"'method' must be an HTTP method such as POST, not {self.method!r}")
+        _integer("status", self.status, 100, 599)
+        for name in ("code", "retry_after"):
+            if getattr(self, name) is not None:
+                _integer(name, getattr(self, name), 0, 10**6)
+        if self.times is not None:
+            _integer("times", self.times, 1, 10**6)
+        if not isinstance(self.message, str):
+            raise ValueError("'message' must be a string")
+        self.hang = seconds("hang", self.hang)
+
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
             return False
-        return re.fullmatch(self.path, path) is not None
+        return self._pattern.fullmatch(path) is not None
+
+
+def _integer(name: str, value: object, least: int, most: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= most:
+        raise ValueError(f"'{name}' must be a whole number from {least} to {most}, not {value!r}")
+
+
+def seconds(name: str, value: object, most: float = 3600.0) -> float:
+    """A number of seconds a client asked for: finite, 0 or more, at most `most`; else ValueError saying so."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 <= value <= most:
+        raise ValueError(f"'{name}' must be a number of seconds from 0 to {most:g}, not {value!r}")
+    return float(value)
 
 
 @dataclass

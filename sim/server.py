@@ -47,10 +47,11 @@ async def twilio_middleware(request: web.Request, handler: Handler) -> web.Strea
         started=loop.time(),
     )
     world.log.append(entry)
+    control = request.path.startswith("/_sim/")  # the simulator's own API: never slowed or failed by its knobs
     try:
-        if world.config.latency:
+        if world.config.latency and not control:
             await _hold(world, entry, world.config.latency)
-        fault = world.faults.take(request.method, request.path)
+        fault = None if control else world.faults.take(request.method, request.path)
         entry.fault = fault.kind if fault else None
         if fault and fault.kind == "reset":
             _abort(request)

@@ -109,3 +109,49 @@ async def test_admin_endpoints_set_faults_and_read_the_log(sim: Simulator, clien
             assert r.status == 400
         async with aiohttp.ClientSession(sim.base_url) as anonymous, anonymous.get("/_sim/requests") as r:
             assert r.status == 401
+
+
+def _admin(sim: Simulator) -> aiohttp.ClientSession:
+    token = base64.b64encode(f"{seed.ACCOUNT_SID}:{seed.DEMO_AUTH_TOKEN}".encode()).decode()
+    return aiohttp.ClientSession(sim.base_url, headers={"Authorization": f"Basic {token}"})
+
+
+@pytest.mark.parametrize(("path", "body", "reason"), [
+    ("/_sim/faults", {"path": "("}, "'path' is not a regular expression"),
+    ("/_sim/faults", {"path": "/v1/.*", "kind": "explode"}, "'kind' must be one of status, reset, timeout, drop"),
+    ("/_sim/faults", {"path": "/v1/.*", "status": "abc"}, "'status' must be a whole number from 100 to 599"),
+    ("/_sim/faults", {"path": "/v1/.*", "status": 99}, "'status' must be a whole number from 100 to 599"),
+    ("/_sim/faults", {"path": "/v1/.*", "kind": "timeout", "hang": -1}, "'hang' must be a number of seconds"),
+    ("/_sim/faults", {"path": "/v1/.*", "times": 0}, "'times' must be a whole number from 1"),
+    ("/_sim/faults", {"path": 7}, "'path' must be a regular expression"),
+    ("/_sim/faults", ["path"], "The body must be a JSON object"),
+    ("/_sim/faults", "{not json", "The body is not JSON"),
+    ("/_sim/latency", {"seconds": "NaN"}, "'seconds' must be a number of seconds from 0 to 3600, not 'NaN'"),
+    ("/_sim/latency", "{\"seconds\": NaN}", "'seconds' must be a number of seconds from 0 to 3600, not nan"),
+    ("/_sim/latency", {"seconds": 1e9}, "'seconds' must be a number of seconds from 0 to 3600"),
+    ("/_sim/latency", {}, "'seconds' must be a number of seconds from 0 to 3600, not None"),
+    ("/_sim/inbound", "[]", "The body must be a JSON object"),
+])
+async def test_the_control_api_refuses_what_it_cannot_use_with_a_reason_and_keeps_working(
+        sim: Simulator, client: Client, path: str, body: object, reason: str) -> None:
+    async with _admin(sim) as admin:
+        sent = {"data": body, "headers": {"Content-Type": "application/json"}} if isinstance(body, str) \
+            else {"json": body}
+        async with admin.post(path, **sent) as r:  # type: ignore[arg-type]
+            assert r.status == 400
+            assert reason in (await r.json())["message"]
+        assert sim.world.faults.rules == [] and sim.world.config.latency == 0.0  # nothing half-applied
+        await client.conversations.v1.conversations.create_async()  # Twilio's API works as before
+        async with admin.delete("/_sim/faults") as r:
+            assert r.status == 204
+
+
+async def test_a_fault_on_every_path_leaves_the_control_api_reachable(sim: Simulator, client: Client) -> None:
+    async with _admin(sim) as admin:
+        async with admin.post("/_sim/faults", json={"path": ".*", "status": 503, "times": None}) as r:
+            assert r.status == 201
+        with pytest.raises(TwilioRestException):
+            await client.conversations.v1.conversations.create_async()
+        async with admin.delete("/_sim/faults") as r:  # not faulted itself: the knob can always be turned back
+            assert r.status == 204
+        await client.conversations.v1.conversations.create_async()
