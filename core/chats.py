@@ -255,7 +255,8 @@ class ChatDesk:
                     retry.settle_window(error, self.gateway.deadline))
             except OutboundError as lookup:
                 raise SendFailed(f"The reply may have reached the customer: {error} It could not be checked "
-                                 f"({lookup}); it will be at the next start.", reached_customer=None,
+                                 f"({str(lookup).rstrip('.')}); it will be at the next start.",
+                                 reached_customer=None,
                                  cause=error) from error
             if landed:
                 return landed

@@ -143,9 +143,9 @@ class OutboundService:
         try:
             return await retry.settle(look, self._window(error))
         except OutboundError as lookup:
-            raise SendFailed(f"{error} It could not be checked what Twilio made ({lookup}). The message was not "
-                             "posted; a conversation Twilio may have opened with the customer is checked at the "
-                             "next send (and at the next start), and removed if empty.",
+            raise SendFailed(f"{error} It could not be checked what Twilio made ({str(lookup).rstrip('.')}). The "
+                             "message was not posted; a conversation Twilio may have opened with the customer is "
+                             "checked at the next send (and at the next start), and removed if empty.",
                              reached_customer=False, checked=False, cause=error) from error
 
     async def _find_conversation(self, request: SendRequest) -> str | None:
@@ -309,7 +309,8 @@ class OutboundService:
                         self._window(error))
                 except OutboundError as lookup:  # nothing undone: the message may be there
                     raise SendFailed(f"The message may have reached the customer: {error} It could not be checked "
-                                     f"({lookup}); the app checks again at the next send (and at the next start).",
+                                     f"({str(lookup).rstrip('.')}); the app checks again at the next send (and at "
+                                     "the next start).",
                                      reached_customer=None, cause=error) from error
                 if landed:
                     return landed

@@ -48,6 +48,7 @@ async def twilio_middleware(request: web.Request, handler: Handler) -> web.Strea
     )
     world.log.append(entry)
     control = request.path.startswith("/_sim/")  # the simulator's own API: never slowed or failed by its knobs
+    fault = None
     try:
         if world.config.latency and not control:
             await _hold(world, entry, world.config.latency)
@@ -62,11 +63,11 @@ async def twilio_middleware(request: web.Request, handler: Handler) -> web.Strea
         if fault and fault.kind == "timeout":
             await _hold(world, entry, fault.hang)
         response = await _authenticated(request, handler, world)
-        if fault and fault.kind == "drop":
-            _abort(request)
-            return response
     except TwilioError as error:
         response = error.response()
+    if fault and fault.kind == "drop":  # done (or refused) as asked; the answer never reaches the client
+        _abort(request)
+        return response
     entry.duration = loop.time() - entry.started
     entry.status = response.status
     entry.response_headers = dict(response.headers)
