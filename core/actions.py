@@ -7,9 +7,9 @@ replacement added once applies to every way an action is started.
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 logger = logging.getLogger("outbound_panel.actions")
@@ -46,12 +46,6 @@ class TogglePanelPayload(BaseModel):
     open: bool | None = None
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
-
-
 class SendOutboundMessagePayload(BaseModel):
     """The seed plugin's SendOutboundMessage payload; its camelCase names are accepted as aliases.
 
@@ -61,8 +55,8 @@ class SendOutboundMessagePayload(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
 
-    # kept as typed: core's send validation parses and formats the phone number
-    destination: Annotated[str, AfterValidator(_not_blank)]
+    # kept as typed: core.rules parses and formats the phone number (and says when there is none)
+    destination: str
     caller_id: str
     channel: Literal["sms", "whatsapp"] = "sms"
     body: str | None = None

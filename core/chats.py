@@ -29,9 +29,8 @@ from core import retry
 from core.errors import OutboundError, SendFailed, TwilioUnavailable
 from core.customer import CustomerStatus, customer_status
 from core.identity import decode_identity
-from core.models import MAX_BODY, Reply, json_object
-from core.phone import display
-from core.templates import ContentTemplate, template_problem
+from core.models import Reply, json_object
+from core.templates import ContentTemplate
 
 if TYPE_CHECKING:  # the gateway imports twilio: the TUI imports this module before connecting
     from core.gateway import AgentInfo, TwilioGateway
@@ -86,27 +85,6 @@ class HandOver(BaseModel):
     chat: Chat
     to: Colleague
     task_sid: str
-
-
-def check_reply(chat: Chat, body: str, customer: CustomerStatus | None, now: datetime,
-                template: ContentTemplate | None = None, values: Mapping[str, str] | None = None) -> str | None:
-    """Why this reply may not go (no Twilio call), or None: the send path's rules, for a chat. `customer`: the
-    customer's window and opt-out with the chat's sender, when known; `template`: a WhatsApp content template
-    sent instead of `body`, with its `values`."""
-    if customer is not None and customer.opted_out:
-        return (f"{display(chat.customer)} opted out of messages from this number (they replied STOP): "
-                "Twilio would not deliver it (error 21610).")
-    window_open = None if customer is None else customer.window_open(now)
-    if template is not None:
-        return template_problem(template, values or {}, window_open)
-    if chat.channel == "whatsapp" and window_open is False:
-        return ("The WhatsApp 24-hour window is closed: free text would not reach the customer; choose an approved "
-                "template.")
-    if not body.strip():
-        return "Type a reply first."
-    if len(body) > MAX_BODY:
-        return f"The reply is {len(body)} characters; Twilio accepts at most {MAX_BODY}."
-    return None
 
 
 class ChatDesk:

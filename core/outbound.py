@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from core import retry
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
@@ -24,7 +25,12 @@ from core.errors import ConversationInUse, OutboundError, SendFailed, TwilioErro
 from core.gateway import AgentInfo, CreatedInteraction, LiveTask, TwilioGateway
 from core.models import SendMode, SendRequest, SendResult, prepare_send
 from core.phone import display
+from core.rules import check_payload
 from core.twilio_errors import BindingTaken
+
+if TYPE_CHECKING:
+    from core.customer import CustomerStatus
+    from core.templates import ContentTemplate
 
 log = logging.getLogger("outbound_panel.outbound")
 
@@ -50,19 +56,29 @@ class OutboundService:
         self.agent = agent
         self.flex = gateway.settings.flex
         self.journal: Journal | None = None  # set by the session: sends in flight survive a crash
+        # what the session last read of customers (by address and sender) and templates (by SID): the rules use it
+        self.customers: dict[tuple[str, str], CustomerStatus] = {}
+        self.templates: dict[str, ContentTemplate] = {}
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def register_actions(self, bus: ActionBus) -> None:
         """SendOutboundMessage sends through this service, so the TUI and scripts share one path."""
         bus.register(SEND_OUTBOUND_MESSAGE, SendOutboundMessagePayload, self.send_payload)
 
     async def send_payload(self, payload: SendOutboundMessagePayload) -> SendResult:
-        """The action's payload, validated (InvalidSend before any Twilio call), then sent."""
+        """The action's payload, checked by core.rules with what is known of the customer and the template
+        (InvalidSend before any Twilio call), then sent."""
+        settings = self.gateway.settings
         request = prepare_send(
             channel=payload.channel, destination=payload.destination, sender=payload.caller_id,
-            mode=payload.mode, senders=self.gateway.settings.senders, body=payload.body,
+            mode=payload.mode, senders=settings.senders, body=payload.body,
             content_sid=payload.content_template_sid, content_variables=payload.content_variables,
-            region=self.gateway.settings.ui.phone_region,
+            region=settings.ui.phone_region,
         )
+        refused = check_payload(settings, payload, customer=self.customers.get((request.address, request.proxy_address)),
+                                template=self.templates.get(request.content_sid or ""), now=self.now())
+        if refused is not None:
+            raise refused
         return await self.send(request)
 
     async def send(self, request: SendRequest) -> SendResult:

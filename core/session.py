@@ -60,6 +60,7 @@ class Session:
         self.watcher = watcher
         self.history = history
         self.catalog = TemplateCatalog(gateway, settings.whatsapp.template_filters)
+        service.now = watcher.wall
         self._listeners: list[Listener] = []
         self.offers: dict[str, TaskStatusChanged] = {}  # tasks offered to this agent now, by task SID
         self.recovered: list[str] = []  # what start-up did with sends a crash left unfinished, in words
@@ -169,11 +170,15 @@ class Session:
         (`destination` and `sender` in E.164; core.customer says where this comes from)."""
         prefix = "whatsapp:" if Channel(channel) is Channel.WHATSAPP else ""
         address, proxy_address = (prefix + number.removeprefix("whatsapp:") for number in (destination, sender))
-        return await customer_status(self.gateway, address, proxy_address, self.watcher.wall())
+        status = await customer_status(self.gateway, address, proxy_address, self.watcher.wall())
+        self.service.customers[(address, proxy_address)] = status  # the bus's rules know it too
+        return status
 
     async def templates(self, refresh: bool = False) -> list[ContentTemplate]:
         """The content templates offered for WhatsApp: approved first, read from Twilio once (or on `refresh`)."""
-        return await self.catalog.templates(refresh)
+        templates = await self.catalog.templates(refresh)
+        self.service.templates = {template.sid: template for template in templates}  # the bus's rules know them
+        return templates
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """`listener(record, event)` for each new status event of this agent's sends (never one seen before,

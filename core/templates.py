@@ -89,13 +89,16 @@ def _whatsapp_status(approval_requests: Any) -> str:
     return str(status or "unsubmitted").lower()
 
 
+WINDOW_CLOSED = "The WhatsApp 24-hour window is closed: choose an approved template."
+
+
 def template_problem(template: ContentTemplate | None, values: Mapping[str, str],
                      window_open: bool | None) -> str | None:
     """Why this WhatsApp draft cannot go out as it is, as the agent should read it; None when it can.
 
     `template` None means free text; `window_open` None means the window is not known (yet)."""
     if template is None:
-        return "The WhatsApp 24-hour window is closed: choose an approved template." if window_open is False else None
+        return WINDOW_CLOSED if window_open is False else None
     if not template.approved and not window_open:
         why = _NOT_APPROVED.get(template.whatsapp_status, f"is not approved by WhatsApp ({template.whatsapp_status})")
         return f"{template.name} {why}: outside the 24-hour window only approved templates can be sent."

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.chats import Chat, ChatDesk, check_reply
+from core.chats import Chat, ChatDesk
+from core.rules import check_reply
 from core.customer import CustomerStatus
 from core.errors import ConversationInUse, OutboundError, SendFailed
 from core.journal import SendJournal, recover_replies
@@ -249,16 +250,16 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
                                  "Twilio would not deliver it (error 21610)."),
     ("whatsapp", "Hello", timedelta(hours=23, minutes=59), False, None),
     ("whatsapp", "Hello", timedelta(hours=24, seconds=1), False,
-     "The WhatsApp 24-hour window is closed: free text would not reach the customer; choose an approved "
-     "template."),
-    ("whatsapp", "Hello", None, False, "The WhatsApp 24-hour window is closed: free text would not reach the "
-                                       "customer; choose an approved template."),
+     "The WhatsApp 24-hour window is closed: choose an approved template."),
+    ("whatsapp", "Hello", None, False, "The WhatsApp 24-hour window is closed: choose an approved "
+                                       "template."),
 ])
 def test_a_reply_follows_the_send_paths_rules(channel: str, body: str, wrote_ago: timedelta | None,
                                              opted_out: bool, problem: str | None) -> None:
     customer = CustomerStatus(last_inbound=NOW - wrote_ago if wrote_ago else None, opted_out=opted_out,
                               checked_at=NOW)
-    assert check_reply(_chat(channel), body, customer, NOW) == problem
+    refused = check_reply(_chat(channel), body, customer, NOW)
+    assert (str(refused) if refused else None) == problem
 
 
 ORDER = ContentTemplate(sid="HX" + "2" * 32, name="order_update", language="en",
@@ -278,7 +279,8 @@ ORDER = ContentTemplate(sid="HX" + "2" * 32, name="order_update", language="en",
 def test_a_template_reply_outside_the_window_must_be_approved_and_filled_in(
         template: ContentTemplate, values: dict[str, str], opted_out: bool, problem: str | None) -> None:
     customer = CustomerStatus(last_inbound=NOW - timedelta(days=2), opted_out=opted_out, checked_at=NOW)
-    assert check_reply(_chat("whatsapp"), "", customer, NOW, template, values) == problem
+    refused = check_reply(_chat("whatsapp"), "", customer, NOW, template, values)
+    assert (str(refused) if refused else None) == problem
 
 
 async def test_the_customer_of_a_chat_is_read_with_the_chats_own_number(

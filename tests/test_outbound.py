@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
@@ -579,13 +578,13 @@ async def test_invalid_input_makes_no_request(
     assert len(sim.world.log) == before
 
 
-async def test_blank_destination_is_refused_by_the_payload_before_any_request(
+async def test_blank_destination_is_refused_by_the_rules_before_any_request(
     sim: Simulator, service: OutboundService
 ) -> None:
     bus = ActionBus()
     service.register_actions(bus)
     before = len(sim.world.log)
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidSend, match="^Type the customer's phone number.$"):
         await bus.invoke(SEND_OUTBOUND_MESSAGE, {**SEED_PAYLOAD, "destination": "   "})
     assert len(sim.world.log) == before
 

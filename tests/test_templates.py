@@ -11,6 +11,7 @@ import pytest
 from twilio.rest import Client
 
 from core.errors import InvalidSend
+from core.models import prepare_send
 from core.session import open_session
 from core.settings import SettingsError, load_settings
 from core.templates import ContentTemplate, template_problem
@@ -226,10 +227,16 @@ async def test_a_pending_template_outside_the_window_fails_in_the_simulator_as_t
     async with open_session(settings_for(sim, tmp_path)) as session:
         pending = next(t for t in await session.templates() if t.sid == SEGUIMIENTO.sid)
         status = await session.customer_status("whatsapp", NEVER_REPLIES, WA_SENDER)
-        assert template_problem(pending, {"1": "Ana"}, status.window_open(status.checked_at)) is not None
-        result = await session.send({"destination": NEVER_REPLIES, "callerId": WA_SENDER, "channel": "whatsapp",
-                                     "contentTemplateSid": SEGUIMIENTO.sid, "contentVariables": {"1": "Ana"},
-                                     "routeToMe": True})
+        said = template_problem(pending, {"1": "Ana"}, status.window_open(status.checked_at))
+        draft = {"destination": NEVER_REPLIES, "callerId": WA_SENDER, "channel": "whatsapp",
+                 "contentTemplateSid": SEGUIMIENTO.sid, "contentVariables": {"1": "Ana"}, "routeToMe": True}
+        with pytest.raises(InvalidSend) as refused:  # the rules refuse it before any request (core.rules)...
+            await session.send(draft)
+        assert str(refused.value) == said
+        # ...and Twilio would have failed it: sent past the rules, as an older client would
+        result = await session.service.send(prepare_send(
+            channel="whatsapp", destination=NEVER_REPLIES, sender=WA_SENDER, mode="wait_me",
+            senders=session.settings.senders, content_sid=SEGUIMIENTO.sid, content_variables={"1": "Ana"}))
     sim.world.clock.advance(3 * sim.world.config.delivery_delay)
     [receipt] = await client.conversations.v1.conversations(result.conversation_sid) \
         .messages(result.message_sid).delivery_receipts.list_async()

@@ -16,7 +16,7 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from core.chats import check_reply
+from core.rules import check_reply
 from core.errors import OutboundError, SendFailed
 from core.events import CustomerReplied, StatusEvent, TaskStatusChanged
 from tui.screens.hand_over import HandOverScreen
@@ -242,7 +242,8 @@ class WorkspaceScreen(Screen[None]):
             self._say("Open a chat you are talking in to reply.", "error")
             return
         template, values = self.template, self.query_one(TemplateForm).values
-        problem = check_reply(chat, body, self.customer, self.session.watcher.wall(), template, values)
+        refused = check_reply(chat, body, self.customer, self.session.watcher.wall(), template, values)
+        problem = str(refused) if refused else None
         draft = (chat.conversation_sid, template.render(values) if template else body)
         if problem is None and draft == self.maybe_sent:
             problem = "This reply may have gone already: change it to send it again."

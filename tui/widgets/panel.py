@@ -17,10 +17,11 @@ from core.actions import SendOutboundMessagePayload
 from core.canned import fill, placeholder_values
 from core.customer import CustomerStatus
 from core.errors import InvalidSend
-from core.models import Channel, SendMode, check_draft
+from core.models import Channel, SendMode
+from core.rules import check_send
 from core.phone import display, parse_destination
 from core.settings import Settings
-from core.templates import ContentTemplate, template_problem
+from core.templates import ContentTemplate
 from tui.text import literal
 from tui.widgets.destination import DestinationField
 from tui.widgets.message_body import MessageBody
@@ -144,24 +145,15 @@ class OutboundPanel(Vertical):
         )
 
     def problem(self) -> str | None:
-        """Why the draft cannot be sent now, as the agent should read it; None when it can."""
-        template, values = self.template, self.query_one(TemplateForm).values
+        """Why the draft cannot be sent now, as the agent should read it (core.rules decides); None when it can."""
         customer = self.customer if self._customer_key == self._current_customer() else None
-        # what the customer's history rules out comes first: no rewording of the draft would get it through
-        if customer is not None and customer.opted_out:
-            return (f"{display(self._customer_key[1])} opted out of messages from {display(self._sender)} "  # type: ignore[index]
-                    "(they replied STOP): Twilio would not deliver it (error 21610).")
-        if self.channel is Channel.WHATSAPP and template is None and customer and not customer.window_open(self.now()):
-            return template_problem(None, {}, window_open=False)
-        error = check_draft(self.settings, channel=self.channel, destination=self.query_one(DestinationField).value,
-                            sender=self._sender, body=None if template else self.query_one(MessageBody).text,
-                            content_sid=template.sid if template else None, mode=self.mode,
-                            content_variables=values if template else None)
-        if error:
-            return str(error)
-        if self.channel is not Channel.WHATSAPP:
-            return None
-        return template_problem(template, values, customer.window_open(self.now()) if customer else None)
+        template = self.template
+        error = check_send(self.settings, channel=self.channel, destination=self.query_one(DestinationField).value,
+                           sender=self._sender, mode=self.mode, body=None if template else self.query_one(MessageBody).text,
+                           content_sid=template.sid if template else None,
+                           content_variables=self.query_one(TemplateForm).values if template else None,
+                           customer=customer, template=template, now=self.now())
+        return str(error) if error else None
 
     @property
     def _sender(self) -> str:
