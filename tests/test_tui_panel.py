@@ -402,3 +402,16 @@ async def test_keys_typed_while_the_app_starts_all_land_in_their_fields(backend:
         await type_keys(pilot, "2", "tab", "tab", *" there")  # connected: the same
         assert (app.query_one("#destination", Input).value, app.query_one("#body", TextArea).text) == \
             ("4155550102", "Hello there")
+
+
+async def test_key_names_in_hints_and_the_palette_follow_the_keymap(tmp_path: Path) -> None:
+    keys = {"refresh_templates": "f12", "toggle_panel": "f11", "become_available": "ctrl+b", "quit": "ctrl+x"}
+    backend = SimBackend(project_settings(tmp_path, ui={"keys": keys}))
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert text_of(app, "#preview") == "Choose an approved template above (f12 reads them again)."
+        helps = [command.help for command in app.get_system_commands(app.screen)]
+        for shown in ("(f12)", "(f11)", "(^b)", "(^x)"):
+            assert any(help_text.endswith(shown) for help_text in helps), (shown, helps)
+        assert not any("F2" in h or "F3" in h or "F5" in h or "ctrl+q" in h for h in helps)

@@ -29,6 +29,7 @@ from tui.screens.workspace import WorkspaceScreen
 from tui.text import literal
 from tui.widgets.agent_bar import AgentBar
 from tui.widgets.panel import MODE_LABELS, OutboundPanel
+from tui.widgets.template_form import TemplateForm
 from tui.widgets.timeline import Timeline
 
 if TYPE_CHECKING:
@@ -125,6 +126,9 @@ class OutboundPanelApp(App[None]):
         for control in self.query("Input, TextArea"):
             control.cursor_blink = self.settings.ui.cursor_blink  # type: ignore[attr-defined]
         self.query_one(AgentBar).connecting(self.where)  # typing may start at once: the draft waits for no connection
+        form = self.query_one(TemplateForm)
+        form.hint = f"Choose an approved template above ({self.key_names()['refresh_templates']} reads them again)."
+        form.refresh_preview()
         for warning in self.startup_warnings:
             self.notify(warning, title="Warning", severity="warning", markup=False, timeout=20)
         self.call_after_refresh(self._connect)  # the first frame goes out before twilio is imported
@@ -417,16 +421,20 @@ class OutboundPanelApp(App[None]):
         return list(found.values())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield SystemCommand("Toggle the message panel", "Show or hide the outbound panel (F2)", self.action_toggle_panel)
+        keys = self.key_names()
+        yield SystemCommand("Toggle the message panel", f"Show or hide the outbound panel ({keys['toggle_panel']})",
+                            self.action_toggle_panel)
         for mode, label in MODE_LABELS.items():
             yield SystemCommand(label, f"Send the draft: {SENT[mode]}", lambda m=mode: self.action_send(m.value))
-        yield SystemCommand("Become Available", "Set your TaskRouter activity to Available (F3)",
+        yield SystemCommand("Become Available",
+                            f"Set your TaskRouter activity to Available ({keys['become_available']})",
                             self.action_become_available)
         for name in self.activity_names:
             yield SystemCommand(f"Change activity: {name}", f"Set your TaskRouter activity to {name}",
                                 lambda n=name: self.run_worker(self._set_activity(n), group="agent", exclusive=True))
-        yield SystemCommand("Refresh templates", "Read the WhatsApp content templates from Twilio again (F5)",
+        yield SystemCommand("Refresh templates",
+                            f"Read the WhatsApp content templates from Twilio again ({keys['refresh_templates']})",
                             lambda: self.action_load_templates(True))
-        yield SystemCommand("Help", "Keys and what they do (F1)", self.action_help)
-        yield SystemCommand("Quit", "Quit outbound-panel (ctrl+q)", self.exit)
+        yield SystemCommand("Help", f"Keys and what they do ({keys['help']})", self.action_help)
+        yield SystemCommand("Quit", f"Quit outbound-panel ({keys['quit']})", self.exit)
 

@@ -37,6 +37,7 @@ class TemplateForm(VerticalScroll):
     def __init__(self) -> None:
         super().__init__(id="template-form")
         self.template: ContentTemplate | None = None
+        self.hint = "Choose an approved template above."  # shown while none is chosen
 
     def compose(self) -> ComposeResult:
         yield Static("", id="preview", markup=False)
@@ -61,7 +62,7 @@ class TemplateForm(VerticalScroll):
     def refresh_preview(self) -> None:
         preview = self.query_one("#preview", Static)
         if self.template is None:
-            preview.update("Choose an approved template above (F5 reads them from Twilio again).")
+            preview.update(self.hint)
             return
         preview.update(literal(f"Preview: {self.template.render(self.values)}", "italic"))
 
