@@ -33,7 +33,8 @@ from core.models import Reply, json_object
 from core.templates import ContentTemplate
 
 if TYPE_CHECKING:  # the gateway imports twilio: the TUI imports this module before connecting
-    from core.gateway import AgentInfo, TwilioGateway
+    from core.gateway import TwilioGateway
+    from core.views import AgentInfo
     from core.journal import SendJournal
 
 ChatState = Literal["offered", "talking", "wrap-up"]

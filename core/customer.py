@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:  # the panel imports CustomerStatus before the first frame: twilio is not needed for it
-    from core.gateway import MessageView, Participation, TwilioGateway
+    from core.gateway import TwilioGateway
+    from core.views import MessageView, Participation
 
 WINDOW = timedelta(hours=24)  # WhatsApp's customer service window, from the customer's last message
 OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})

@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import OutboundError
-from core.gateway import CreatedInteraction, TwilioGateway
+from core.gateway import TwilioGateway
 from core.models import Reply, SendMode, SendRequest, SendResult
 from core.outbound import OutboundService
 from core.phone import display
+from core.views import CreatedInteraction
 
 log = logging.getLogger("outbound_panel.journal")
 

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from core import retry
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
 from core.errors import ConversationInUse, OutboundError, SendFailed, TwilioError, TwilioUnavailable
-from core.gateway import AgentInfo, CreatedInteraction, LiveTask, TwilioGateway
+from core.gateway import TwilioGateway
 from core.models import SendMode, SendRequest, SendResult, prepare_send
 from core.phone import display
 from core.rules import check_payload
 from core.twilio_errors import BindingTaken
+from core.views import AgentInfo, CreatedInteraction, LiveTask
 
 if TYPE_CHECKING:
     from core.customer import CustomerStatus

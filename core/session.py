@@ -31,7 +31,7 @@ from core.chats import Chat, ChatDesk
 from core.customer import CustomerStatus, customer_status
 from core.errors import NotFound, OutboundError, SendFailed
 from core.events import CustomerReplied, StatusEvent, TaskStatusChanged
-from core.gateway import Activity, AgentInfo, TwilioGateway
+from core.gateway import TwilioGateway
 from core.history import SendHistory, SendRecord, default_path
 from core.journal import SendJournal, recover, recover_replies
 from core.models import Channel, SendMode, SendResult
@@ -39,6 +39,7 @@ from core.outbound import OutboundService
 from core.settings import Settings
 from core.templates import ContentTemplate, TemplateCatalog
 from core.twilio_client import open_client
+from core.views import Activity, AgentInfo
 from core.watcher import StatusWatcher
 
 Listener = Callable[[SendRecord, StatusEvent], None]

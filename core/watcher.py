@@ -41,7 +41,8 @@ from core import retry
 from core.errors import NotFound, OutboundError, RateLimited
 from core.events import (FINAL_MESSAGE, FINAL_TASK, PROGRESS, Callback, ConversationEvent, CustomerReplied,
                          MessageStatus, MessageStatusChanged, StatusEvent, TaskStatusChanged, summary_status)
-from core.gateway import MessageView, TaskView, TwilioGateway
+from core.gateway import TwilioGateway
+from core.views import MessageView, TaskView
 from core.models import SendResult
 from core.status_text import delivery_sentence
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from twilio.rest import Client
 
-from core.gateway import CreatedInteraction
+from core.views import CreatedInteraction
 from core.models import SendMode, SendResult
 from core.outbound import OutboundService
 from core.status_text import delivery_sentence
