@@ -12,6 +12,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from core.models import SendMode
+
 logger = logging.getLogger("outbound_panel.actions")
 
 P = TypeVar("P", bound=BaseModel)
@@ -49,8 +51,8 @@ class TogglePanelPayload(BaseModel):
 class SendOutboundMessagePayload(BaseModel):
     """The seed plugin's SendOutboundMessage payload; its camelCase names are accepted as aliases.
 
-    `mode` is "open_chat" when `open_chat` is set (even together with `route_to_me`: opening the
-    chat wins), else "wait_me" when `route_to_me`, else "wait_any".
+    `mode` is `send_mode` when given (this app's callers), else OPEN_CHAT when `open_chat` is set (even together
+    with `route_to_me`: opening the chat wins), else WAIT_ME when `route_to_me`, else WAIT_ANY.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
@@ -64,12 +66,15 @@ class SendOutboundMessagePayload(BaseModel):
     content_variables: dict[str, str] = {}
     open_chat: bool = False
     route_to_me: bool = False
+    send_mode: SendMode | None = None  # this app's callers name the mode itself; it wins over the two flags
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> SendMode:
+        if self.send_mode is not None:
+            return self.send_mode
         if self.open_chat:
-            return "open_chat"
-        return "wait_me" if self.route_to_me else "wait_any"
+            return SendMode.OPEN_CHAT
+        return SendMode.WAIT_ME if self.route_to_me else SendMode.WAIT_ANY
 
 
 @dataclass

@@ -21,7 +21,7 @@ from core.errors import OutboundError, SendFailed
 from core.events import CustomerReplied, MessageStatusChanged, StatusEvent
 from core.history import SendRecord
 from core.models import SendMode
-from core.phone import display, parse_destination
+from core.phone import display
 from core.settings import Settings
 from tui.screens.help import HelpScreen
 from tui.screens.sends import SendsScreen
@@ -358,7 +358,7 @@ class OutboundPanelApp(App[None]):
             if isinstance(error, SendFailed) and error.reached_customer is None:
                 panel.sent_version = version  # it may have gone: not again unless changed
         else:
-            customer = display(parse_destination(payload.destination, self.settings.ui.phone_region))
+            customer = display(result.request.destination)  # parsed once, by the send
             reused = " (existing conversation)" if result.reused else ""
             holder = f"; in the open chat of {result.holder}" if result.holder else ""
             sentence = f"Sent to {customer}{reused}: {SENT[mode]}{holder}."

@@ -140,8 +140,7 @@ class OutboundPanel(Vertical):
             body=None if template else self.query_one(MessageBody).text,
             content_template_sid=template.sid if template else None,
             content_variables=self.query_one(TemplateForm).values if template else {},
-            open_chat=mode is SendMode.OPEN_CHAT,
-            route_to_me=mode is SendMode.WAIT_ME,
+            send_mode=mode,
         )
 
     def problem(self) -> str | None:
