@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core import retry
 from core.errors import OutboundError
 from core.gateway import TwilioGateway
 from core.models import Reply, SendMode, SendRequest, SendResult
@@ -28,6 +29,7 @@ from core.phone import display
 from core.views import CreatedInteraction
 
 log = logging.getLogger("outbound_panel.journal")
+UNKNOWN_GRACE = 60.0  # seconds after a request was given up on during which Twilio may still carry it out
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS journal (
     send_id TEXT PRIMARY KEY, agent_sid TEXT NOT NULL, request TEXT NOT NULL, started_at TEXT NOT NULL);
@@ -104,8 +106,13 @@ async def recover(service: OutboundService, journal: SendJournal, unknown_only: 
     for request, started_at in journal.unfinished(unknown_only):
         lead = (f"The send to {display(request.destination)} that Twilio left without an answer" if unknown_only
                 else f"A send to {display(request.destination)} was interrupted when the app stopped")
+        # a request given up on a moment ago may still be done by Twilio: "nothing" is not final yet
+        young = unknown_only and retry.now() - service.unknown_since.get(request.send_id, -UNKNOWN_GRACE) < UNKNOWN_GRACE
         try:
-            sentence, result = await _settle(service, request, lead)
+            settled = await _settle(service, request, lead, young)
+            if settled is None:
+                continue  # nothing there yet: looked for again later
+            sentence, result = settled
         except OutboundError as error:
             log.warning("could not settle the unfinished send %s: %s", request.send_id, error)
             if not unknown_only:
@@ -143,11 +150,14 @@ async def recover_replies(gateway: TwilioGateway, journal: SendJournal) -> tuple
     return said, drafts
 
 
-async def _settle(service: OutboundService, request: SendRequest, lead: str) -> tuple[str, SendResult | None]:
+async def _settle(service: OutboundService, request: SendRequest, lead: str,
+                  young: bool = False) -> tuple[str, SendResult | None] | None:
+    """What Twilio made of the send, in a sentence, and the send when its message went out. `young`: Twilio may
+    still be doing it, so only a message found settles it (None: nothing to say or do yet)."""
     gateway = service.gateway
     conversation_sid = await gateway.find_conversation(request.address, request.proxy_address)
     if conversation_sid is None:
-        return f"{lead}; nothing reached the customer.", None
+        return None if young else (f"{lead}; nothing reached the customer.", None)
     if message_sid := await gateway.find_message(conversation_sid, request.send_id):
         tasks = await gateway.live_tasks(conversation_sid)
         task = tasks[0] if tasks else None
@@ -160,6 +170,8 @@ async def _settle(service: OutboundService, request: SendRequest, lead: str) -> 
         if not tasks and not await gateway.has_studio_webhook(conversation_sid):
             await gateway.add_studio_webhook(conversation_sid)
         return f"{lead}; the message had reached the customer and their reply has its route.", result
+    if young:
+        return None
     if await gateway.message_sids(conversation_sid):
         if request.mode is SendMode.OPEN_CHAT:
             # an open chat goes ahead only into a conversation without a live task: any task now is this send's

@@ -61,6 +61,7 @@ class OutboundService:
         self.customers: dict[tuple[str, str], CustomerStatus] = {}
         self.templates: dict[str, ContentTemplate] = {}
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.unknown_since: dict[str, float] = {}  # send id -> when (loop time) a request of it was given up on
 
     def register_actions(self, bus: ActionBus) -> None:
         """SendOutboundMessage sends through this service, so the TUI and scripts share one path."""
@@ -96,6 +97,8 @@ class OutboundService:
                     return await self._send_on_existing(request, taken.conversation_sid)
         except SendFailed as failed:
             known = failed.checked
+            if isinstance(failed.cause, TwilioUnavailable) and failed.cause.timed_out:
+                self.unknown_since[request.send_id] = retry.now()  # Twilio may still be working on it
             raise
         except TwilioError as error:  # stopped before the message: say so (SendFailed already says which)
             raise SendFailed(f"{error} Nothing reached the customer.", reached_customer=False,
@@ -158,12 +161,17 @@ class OutboundService:
         """What an unanswered create made, looked for within its window. When the look-ups fail too, what
         Twilio made is unknown: the send stays in the journal for a later look-up, and the agent is told."""
         try:
-            return await retry.settle(look, self._window(error))
+            made = await retry.settle(look, self._window(error))
         except OutboundError as lookup:
             raise SendFailed(f"{error} It could not be checked what Twilio made ({str(lookup).rstrip('.')}). The "
                              "message was not posted; a conversation Twilio may have opened with the customer is "
                              "checked at the next send (and at the next start), and removed if empty.",
                              reached_customer=False, checked=False, cause=error) from error
+        if made is None and error.timed_out:  # given up on: Twilio may make it later still
+            raise SendFailed(f"{error} Nothing was made yet when looked for, but Twilio may still make it. The message "
+                             "was not posted; a conversation Twilio opens later is removed at the next look-up.",
+                             reached_customer=False, checked=False, cause=error)
+        return made
 
     async def _find_conversation(self, request: SendRequest) -> str | None:
         return await retry.read(lambda: self.gateway.find_conversation(request.address, request.proxy_address))
@@ -331,6 +339,10 @@ class OutboundService:
                                      reached_customer=None, cause=error) from error
                 if landed:
                     return landed
+                if error.timed_out:  # given up on, not there yet: it may land still, so nothing is undone
+                    raise SendFailed(f"The message may still reach the customer: {error} It was not there yet when "
+                                     "looked for; the app checks again at the next send (and at the next start).",
+                                     reached_customer=None, cause=error) from error
             if undo is not None:
                 await self._undo(undo, conversation_sid)
             raise SendFailed(f"The message was not sent: {error} Nothing reached the customer.",

@@ -20,7 +20,7 @@ import pytest
 
 from core.errors import ConversationInUse, OutboundError, SendFailed
 from core.gateway import TwilioGateway
-from core.journal import SendJournal, recover
+from core.journal import UNKNOWN_GRACE, SendJournal, recover
 from core.models import SendMode, SendResult
 from core.outbound import OutboundService
 from core.retry import FIRST_DELAY, MAX_DELAY, SEND_DEADLINE, now
@@ -204,6 +204,7 @@ async def run_case(sim: Simulator, workdir: Path, case: Case) -> Verdict:
         await _settled(sim, mark)
         fired = fault not in sim.world.faults.rules
         sim.world.faults.clear()
+        await asyncio.sleep(UNKNOWN_GRACE)  # (virtual) until a request given up on can no longer be carried out
         settled = await recover(alice, journal, unknown_only=True)  # Twilio answers again: the next look-up
         verdict = _judge(sim, case, outcome, before, mark, delivered)
         if not fired:

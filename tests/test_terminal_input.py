@@ -53,3 +53,11 @@ def test_the_real_parser_scrambles_such_a_paste() -> None:  # why this module ex
 
     found = [e for e in XTermParser().feed(f"{START}{ORDER}{END}") if isinstance(e, (events.Paste, events.Key))]
     assert pastes(found) != ["Order #123 shipped"]
+
+
+def test_a_byte_that_is_not_utf8_becomes_a_replacement_character_not_a_crash() -> None:
+    from tui.terminal_input import tolerant_decoder
+
+    decode = tolerant_decoder("utf-8")().decode
+    assert decode(b"\xe9x") + decode(b"\x9b", final=True) == "\ufffdx\ufffd"
+    assert decode(b"\xc3") + decode(b"\xa9", final=True) == "é"  # a character cut between two reads is whole

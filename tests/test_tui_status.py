@@ -12,9 +12,10 @@ from textual.widgets import OptionList, Static
 
 from sim.server import Simulator
 from sim.world import SimConfig
-from tests.outbound_fixtures import project_settings
+from tests.live import advance_until
+from tests.outbound_fixtures import SMS_SENDER, project_settings
 from tests.tui_fixtures import (SimBackend, backend, settle, shown_in, sim_of,  # noqa: F401 (fixture)
-                               type_draft, until_shown)
+                               type_draft, type_keys, until_shown)
 from tui.screens.sends import SendsScreen
 from tui.widgets.timeline import Timeline
 
@@ -203,3 +204,21 @@ async def test_a_taskrouter_outage_shows_the_activity_as_last_read_not_as_curren
         app._refresh_agent()  # type: ignore[attr-defined]
         await settle(pilot)
         assert str(bar.render()).endswith("● Available")
+
+
+async def test_f8_pressed_three_times_with_two_offers_accepts_only_the_one_shown(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        session = app.session
+        assert session is not None
+        for number in ("+14155550102", "+14155550100"):  # sent as ctrl+r does; both customers answer
+            await session.send({"destination": number, "callerId": SMS_SENDER, "body": "Hello", "routeToMe": True})
+        await advance_until(sim_of(backend), lambda: len(session.offers) == 2, then=pilot.pause)
+        sim_of(backend).world.config.latency = 0.3
+        await type_keys(pilot, "f8", "f8", "f8")
+        await settle(pilot)
+        accepted = [e for e in sim_of(backend).world.log.matching("POST", r".*/Reservations/WR[0-9a-f]+")
+                    if e.param("ReservationStatus") == "accepted"]
+        assert len(accepted) == 1
+        assert len(session.offers) == 1  # the other is still offered: nobody looked at it

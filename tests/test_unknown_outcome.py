@@ -98,3 +98,26 @@ async def test_an_unknown_outcome_left_at_exit_is_settled_at_the_next_start(sim:
         assert session.recovered == ["A send to +1 415-555-0100 was interrupted when the app stopped; nothing "
                                      "reached the customer, and the empty conversation it had opened was removed."]
     assert janes(sim) == []
+
+
+@pytest.mark.parametrize(("step", "reused"), [(CWP, False), (MESSAGES, True)])
+async def test_a_request_given_up_on_that_twilio_carries_out_later_is_settled_once_it_has(
+        sim: Simulator, tmp_path: Path, step: str, reused: bool) -> None:
+    async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
+        settled: list[str] = []
+        session.subscribe_settled(settled.append)
+        if reused:
+            await session.send(payload("wait_any", "Earlier"))  # the conversation exists: the post has nothing to undo
+        sim.fault(step, method="POST", kind="timeout", hang=28.0)  # done at 28 s: after the deadline and the look
+        with pytest.raises(SendFailed) as failed:
+            await session.send(payload("wait_me", "Late"))
+        assert "Nothing reached the customer" not in str(failed.value) and not failed.value.checked
+        await asyncio.sleep(150)  # (virtual) the look-ups a little later: the first ones still too early
+        [said] = settled
+        if reused:  # the message landed at 28 s: it was sent, and joins the history
+            assert said.endswith("the message had reached the customer and their reply has its route.")
+            assert [r.result.request.body for r in session.history.sends()] == ["Late", "Earlier"]
+        else:  # the conversation made at 28 s held nothing: removed, not left to swallow the customer's messages
+            assert said.endswith("the empty conversation it had opened was removed.")
+            assert janes(sim) == []
+        assert session.journal is not None and session.journal.unfinished() == []

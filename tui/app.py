@@ -18,7 +18,7 @@ from textual.widgets import Footer
 
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL, ActionVetoed, TogglePanelPayload
 from core.errors import OutboundError, SendFailed
-from core.events import CustomerReplied, MessageStatusChanged, StatusEvent
+from core.events import CustomerReplied, MessageStatusChanged, StatusEvent, TaskStatusChanged
 from core.history import SendRecord
 from core.models import SendMode
 from core.phone import display
@@ -103,6 +103,7 @@ class OutboundPanelApp(App[None]):
         self.not_connected = f"Still connecting to {where}"  # why a send cannot go yet, until connected
         self.agent_read_at: datetime | None = None  # when the agent's activity was last read from TaskRouter
         self.agent_stale = False  # the last read of it failed
+        self.answering = False  # an accept or reject of a task offered is on its way
         self.session: "Session | None" = None
         self.activity_names: list[str] = []
         self.current: str | None = None  # the send shown under the panel (message SID)
@@ -250,15 +251,20 @@ class OutboundPanelApp(App[None]):
             return not isinstance(self.screen, WorkspaceScreen)  # there f6 goes back
         return True
 
-    @work(group="offer")
-    async def action_answer_offer(self, accept: bool) -> None:
-        """Answers the offer of the send shown (else the newest offer)."""
-        if self.session is None:
+    def action_answer_offer(self, accept: bool) -> None:
+        """Answers the offer of the send shown (else the newest offer). One answer at a time: a key pressed again
+        while one is on its way does nothing (it would answer the next offer, one the agent has not seen)."""
+        if self.session is None or self.answering:
             return
         record = self.session.history.get(self.current) if self.current else None
         offer = (record and self.session.offer(record.conversation_sid)) or self.session.offer()
-        if offer is None:
-            return
+        if offer is not None:
+            self.answering = True
+            self._answer(offer, accept)
+
+    @work(group="offer")
+    async def _answer(self, offer: TaskStatusChanged, accept: bool) -> None:
+        assert self.session is not None
         try:
             await self.session.answer_offer(offer, accept)
         except OutboundError as error:
@@ -266,6 +272,8 @@ class OutboundPanelApp(App[None]):
         else:
             self.notify("Task accepted: it is yours." if accept else "Task rejected: it goes back to the queue.",
                         markup=False)
+        finally:
+            self.answering = False
         self.refresh_bindings()
         self._show_current()
 

@@ -127,12 +127,15 @@ def where(settings: Settings) -> str:
     return "the embedded Twilio simulator"
 
 
-async def _run_app(settings: Settings, warnings: Sequence[str] = ()) -> None:
+async def _run_app(settings: Settings, warnings: Sequence[str] = ()) -> int:
+    """Runs the app; its exit code (1 when it ended on an error)."""
     from tui import terminal_input
     from tui.app import OutboundPanelApp  # textual is imported only when the app runs
 
-    terminal_input.install()  # a paste with escape sequences arrives whole and in order
-    await OutboundPanelApp(settings, lambda: connect(settings), where(settings), warnings).run_async()
+    terminal_input.install()  # a paste with escape sequences arrives whole and in order; a stray byte is no crash
+    app = OutboundPanelApp(settings, lambda: connect(settings), where(settings), warnings)
+    await app.run_async()
+    return app.return_code or 0
 
 
 def _start_logging(settings: Settings, command: str | None) -> list[str]:
@@ -197,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if problems := check_keymap(settings.ui.keys):
                 print("\n".join(f"outbound-panel: {problem}" for problem in problems), file=sys.stderr)
                 return 2
-            asyncio.run(_run_app(settings, warnings))
+            return asyncio.run(_run_app(settings, warnings))
     except OSError as error:  # e.g. the simulator's port is taken
         print(f"outbound-panel: could not start the Twilio simulator: {error.strerror or error}", file=sys.stderr)
         return 2

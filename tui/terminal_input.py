@@ -12,8 +12,10 @@ before the parser sees them. Outside a paste nothing is held or changed (a lone 
 
 from __future__ import annotations
 
+import codecs
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from textual._xterm_parser import XTermParser
 from textual.drivers import linux_driver
@@ -73,6 +75,13 @@ class PasteSafeParser(XTermParser):
         return "".join(out)
 
 
+def tolerant_decoder(encoding: str) -> Callable[[], codecs.IncrementalDecoder]:
+    """The driver's input decoder, replacing a byte that is not UTF-8 (a Latin-1 terminal, an 8-bit Alt, a raw byte
+    in a paste) with U+FFFD instead of ending the app with UnicodeDecodeError."""
+    return functools.partial(codecs.getincrementaldecoder(encoding), errors="replace")
+
+
 def install() -> None:
-    """Textual's Linux driver parses the terminal's input with PasteSafeParser from now on."""
+    """Textual's Linux driver decodes the terminal's input tolerantly and parses it with PasteSafeParser."""
     linux_driver.XTermParser = PasteSafeParser  # type: ignore[misc]
+    linux_driver.getincrementaldecoder = tolerant_decoder  # type: ignore[assignment]
