@@ -38,15 +38,20 @@ def number_from_paste(text: str) -> tuple[str, str]:
     """What a pasted number holds, as the To field takes it: digits (any script's, full-width included, made
     ASCII) and a leading +; separators, spaces of every kind and invisible marks (bidi, zero-width) dropped.
     Returns (the number, what was dropped that was not a separator: letters and other signs, for the agent to
-    be told), e.g. "Tel: (415) 555-2030" → ("4155552030", "Tel:")."""
+    be told), e.g. "Tel: (415) 555-2030" → ("4155552030", "Tel:"). Letters after the digits end the number:
+    "415 555 0100 ext 12" → ("4155550100", "ext 12")."""
     kept, dropped = [], []
-    for char in unicodedata.normalize("NFKC", text):
+    normalized = unicodedata.normalize("NFKC", text)
+    for position, char in enumerate(normalized):
         if (digit := unicodedata.decimal(char, None)) is not None:
             kept.append(str(digit))
         elif char == "+" and not kept:
             kept.append(char)
         elif char.isspace() or char in _SEPARATORS or unicodedata.category(char) in ("Cf", "Cc", "Zs"):
             continue
+        elif kept and char.isalpha():  # "ext 12", "x12", "call me": the number ended; what follows is not it
+            dropped.append(normalized[position:].strip())
+            break
         else:
             dropped.append(char)
     return "".join(kept), "".join(dropped)

@@ -140,11 +140,20 @@ class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _a_secret(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().strip():
+        raise ValueError("expected a secret; this one is only spaces")
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_a_secret)]
+
+
 class TwilioSettings(_Group):
     account_sid: AccountSid | None = None
-    auth_token: SecretStr | None = None
+    auth_token: Secret | None = None
     api_key: ApiKeySid | None = None
-    api_secret: SecretStr | None = None
+    api_secret: Secret | None = None
     base_url: BaseUrl | None = None
 
     @model_validator(mode="after")
@@ -158,6 +167,9 @@ class TwilioSettings(_Group):
             raise _pair_error("api_key", "API key auth needs the account SID too: set TWILIO_ACCOUNT_SID (account_sid)")
         if self.account_sid is None and self.auth_token is not None:
             raise _pair_error("auth_token", "an auth token needs the account SID too: set TWILIO_ACCOUNT_SID (account_sid)")
+        if self.base_url is not None and self.account_sid is None:
+            raise _pair_error("base_url", "a Twilio base URL needs credentials too: set TWILIO_ACCOUNT_SID and "
+                                          "TWILIO_AUTH_TOKEN, or unset it to run the embedded simulator")
         if self.account_sid is not None and self.auth_token is None and self.api_key is None:
             raise _pair_error("account_sid", "an account SID needs its auth token (TWILIO_AUTH_TOKEN) or an API key "
                                              "and secret (TWILIO_API_KEY, TWILIO_API_SECRET); the embedded simulator "

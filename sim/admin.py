@@ -31,8 +31,8 @@ async def _body(request: web.Request) -> dict[str, object]:
     """The request's JSON object, or a 400 saying what is wrong with it."""
     try:
         body = await request.json()
-    except ValueError as error:
-        raise bad_request(f"The body is not JSON: {error}") from None
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise bad_request(f"The body is not JSON: {error or 'nested too deep'}") from None
     if not isinstance(body, dict):
         raise bad_request("The body must be a JSON object")
     return body

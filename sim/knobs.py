@@ -35,18 +35,23 @@ class Fault:
         """Checks every field (the control API passes what a client sent): ValueError says what is wrong."""
         if not isinstance(self.path, str):
             raise ValueError("'path' must be a regular expression (a string)")
+        if len(self.path) > 300 or _NESTED_REPEAT.search(self.path):
+            # matched against every request: a pattern that can backtrack for ever would stall the simulator
+            raise ValueError("'path' must be a short regular expression without a repeated group that repeats "
+                             "inside, e.g. /v1/Conversations/CH[0-9a-f]+/Messages")
         try:
             self._pattern = re.compile(self.path)
         except re.error as error:
             raise ValueError(f"'path' is not a regular expression: {error}") from None
         if self.kind not in get_args(FaultKind):
             raise ValueError(f"'kind' must be one of {', '.join(get_args(FaultKind))}, not {self.kind!r}")
-        if self.method is not None and not (isinstance(self.method, str) and self.method.isalpha()):
-            raise ValueError(f"'method' must be an HTTP method such as POST, not {self.method!r}")
-        _integer("status", self.status, 100, 599)
-        for name in ("code", "retry_after"):
-            if getattr(self, name) is not None:
-                _integer(name, getattr(self, name), 0, 10**6)
+        if self.method is not None and self.method not in _METHODS:
+            raise ValueError(f"'method' must be one of {', '.join(sorted(_METHODS))}, not {self.method!r}")
+        _integer("status", self.status, 400, 599)  # a fault is a failure
+        if self.code is not None:
+            _integer("code", self.code, 1, 99999)
+        if self.retry_after is not None:
+            _integer("retry_after", self.retry_after, 0, 3600)
         if self.times is not None:
             _integer("times", self.times, 1, 10**6)
         if not isinstance(self.message, str):
@@ -57,6 +62,10 @@ class Fault:
         if self.method is not None and self.method.upper() != method.upper():
             return False
         return self._pattern.fullmatch(path) is not None
+
+
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+_NESTED_REPEAT = re.compile(r"\([^()]*[*+}][^()]*\)\s*[*+{]")  # (a*)*, (x+)+, (a{2})+: catastrophic backtracking
 
 
 def _integer(name: str, value: object, least: int, most: int) -> None:

@@ -36,7 +36,10 @@ def _abort(request: web.Request) -> None:
 async def twilio_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     world = request.app[WORLD]
     loop = asyncio.get_running_loop()  # its clock times the log: a test's virtual clock, else real time
-    form = list((await request.post()).items()) if request.method == "POST" and request.can_read_body else []
+    try:  # a body that is not a form (the control API's JSON, bytes that are not UTF-8) is no form: not a 500
+        form = list((await request.post()).items()) if request.method == "POST" and request.can_read_body else []
+    except ValueError:
+        form = []
     entry = LoggedRequest(
         method=request.method,
         host=host_for(request.path),

@@ -92,8 +92,10 @@ async def test_timeout_hook_applies(server: tuple[str, list[web.Request]], tmp_p
 
 
 async def test_make_client_needs_credentials(tmp_path: Path) -> None:
+    settings = settings_for("http://127.0.0.1:1", tmp_path, TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=TOKEN)
+    bare = settings.twilio.model_copy(update={"account_sid": None, "auth_token": None})  # past the settings' check
     with pytest.raises(ValueError, match="credentials"):
-        make_client(settings_for("http://127.0.0.1:1", tmp_path))
+        make_client(settings.model_copy(update={"twilio": bare}))
 
 
 async def test_retries_stay_off() -> None:

@@ -50,3 +50,20 @@ def test_the_command_stops_before_the_first_frame_naming_the_key(tmp_path: Path)
     assert result.returncode == 2 and result.stdout == ""  # nothing drawn
     assert result.stderr == ("outbound-panel: [ui.keys] ctrl+q is given to send and quit in the panel: one key, "
                              "one binding.\n")
+
+
+@pytest.mark.parametrize(("keys", "problem"), [
+    ({"reply": "ctrl+q"}, "[ui.keys] ctrl+q is given to reply and quit in my chats: one key, one binding."),
+    ({"send": "ctrl+i"}, "[ui.keys] send = 'ctrl+i' cannot work: the terminal sends Tab for it."),
+    ({"send": "ctrl+m"}, "[ui.keys] send = 'ctrl+m' cannot work: the terminal sends Enter for it."),
+    ({"send": "backspace"}, "[ui.keys] send = 'backspace' cannot work: editing needs it."),
+    ({"send": "ctrl+c"}, "[ui.keys] send = 'ctrl+c' cannot work: it copies (and interrupts in a terminal)."),
+    ({"send": "a"}, "[ui.keys] send = 'a' cannot work: it types into the fields; add a modifier (ctrl+…) or use a "
+                    "function key."),
+])
+def test_a_key_that_can_never_work_there_is_refused(keys: dict[str, str], problem: str) -> None:
+    assert check_keymap(keys) == [problem]
+
+
+def test_help_may_keep_its_question_mark() -> None:
+    assert check_keymap({"help": "f1,question_mark"}) == []

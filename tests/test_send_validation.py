@@ -169,6 +169,8 @@ def test_unknown_channel_or_mode_is_a_programming_error() -> None:
     ("\u0664\u0661\u0665\u0665\u0665\u0665\u0662\u0660\u0663\u0666", "4155552036", ""),  # Arabic-Indic digits
     ("Tel: +1 (415) 555–2037", "+14155552037", "Tel:"),
     ("415-555-CALL", "415555", "CALL"),
+    ("call me at 415.555.0100 ext 12", "4155550100", "callmeatext 12"),  # an extension is not part of it
+    ("+1 415 555 0100 x12", "+14155550100", "x12"),
     ("1+2", "12", "+"),  # a + only leads
 ])
 def test_a_pasted_number_keeps_its_digits_and_a_leading_plus(pasted: str, number: str, dropped: str) -> None:

@@ -111,6 +111,8 @@ def test_priority_env_then_dotenv_then_user_file_then_project(
     env: dict[str, str], cwd: Path, env_name: str, toml: str, values: list[str], read: Callable[[Settings], object]
 ) -> None:
     env_value, dotenv_value, user_value = values
+    if env_name == "TWILIO_BASE_URL":  # a base URL goes with credentials
+        env = {**env, "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": SECRET}
     default = read(load_settings(env, cwd))
     assert default not in values
 
@@ -411,3 +413,15 @@ def test_a_settings_file_that_is_not_a_file_is_named_as_such(env: dict[str, str]
     path.mkdir(exist_ok=True) if target == "dir" else None
     assert error_text({**env, "OUTBOUND_PANEL_SETTINGS": str(path)}, cwd) == \
         f"The settings file {path} (OUTBOUND_PANEL_SETTINGS) {said}"
+
+
+@pytest.mark.parametrize("secret", [" ", "\t", "   "])
+def test_a_secret_of_only_spaces_is_refused_and_never_shown(env: dict[str, str], cwd: Path, secret: str) -> None:
+    text = error_text({**env, "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": secret}, cwd)
+    assert text == "Invalid setting TWILIO_AUTH_TOKEN in environment: got ***; expected a secret; this one is only " \
+                   "spaces."
+
+
+def test_a_base_url_without_credentials_does_not_run_the_simulator(env: dict[str, str], cwd: Path) -> None:
+    text = error_text({**env, "TWILIO_BASE_URL": "http://127.0.0.1:8411"}, cwd)
+    assert text.startswith("Invalid setting TWILIO_BASE_URL in environment: a Twilio base URL needs credentials")

@@ -119,8 +119,8 @@ def _admin(sim: Simulator) -> aiohttp.ClientSession:
 @pytest.mark.parametrize(("path", "body", "reason"), [
     ("/_sim/faults", {"path": "("}, "'path' is not a regular expression"),
     ("/_sim/faults", {"path": "/v1/.*", "kind": "explode"}, "'kind' must be one of status, reset, timeout, drop"),
-    ("/_sim/faults", {"path": "/v1/.*", "status": "abc"}, "'status' must be a whole number from 100 to 599"),
-    ("/_sim/faults", {"path": "/v1/.*", "status": 99}, "'status' must be a whole number from 100 to 599"),
+    ("/_sim/faults", {"path": "/v1/.*", "status": "abc"}, "'status' must be a whole number from 400 to 599"),
+    ("/_sim/faults", {"path": "/v1/.*", "status": 99}, "'status' must be a whole number from 400 to 599"),
     ("/_sim/faults", {"path": "/v1/.*", "kind": "timeout", "hang": -1}, "'hang' must be a number of seconds"),
     ("/_sim/faults", {"path": "/v1/.*", "times": 0}, "'times' must be a whole number from 1"),
     ("/_sim/faults", {"path": 7}, "'path' must be a regular expression"),
@@ -131,6 +131,11 @@ def _admin(sim: Simulator) -> aiohttp.ClientSession:
     ("/_sim/latency", {"seconds": 1e9}, "'seconds' must be a number of seconds from 0 to 3600"),
     ("/_sim/latency", {}, "'seconds' must be a number of seconds from 0 to 3600, not None"),
     ("/_sim/inbound", "[]", "The body must be a JSON object"),
+    ("/_sim/faults", {"path": "(.*.*)*X", "method": "PUT", "times": None}, "without a repeated group"),
+    ("/_sim/faults", {"path": "/v1/.*", "status": 204}, "'status' must be a whole number from 400 to 599"),
+    ("/_sim/faults", {"path": "/v1/.*", "method": "ÄÖ"}, "'method' must be one of DELETE, GET, PATCH, POST, PUT"),
+    ("/_sim/faults", {"path": "/v1/.*", "code": 0}, "'code' must be a whole number from 1 to 99999"),
+    ("/_sim/faults", "[" * 100_000 + "]" * 100_000, "The body is not JSON"),
 ])
 async def test_the_control_api_refuses_what_it_cannot_use_with_a_reason_and_keeps_working(
         sim: Simulator, client: Client, path: str, body: object, reason: str) -> None:
@@ -155,3 +160,10 @@ async def test_a_fault_on_every_path_leaves_the_control_api_reachable(sim: Simul
         async with admin.delete("/_sim/faults") as r:  # not faulted itself: the knob can always be turned back
             assert r.status == 204
         await client.conversations.v1.conversations.create_async()
+
+
+async def test_a_body_that_is_not_utf8_is_a_400_not_a_500(sim: Simulator) -> None:
+    async with _admin(sim) as admin:
+        async with admin.post("/_sim/faults", data=b"\xff\xfe{\x00", headers={"Content-Type": "text/plain"}) as r:
+            assert r.status == 400
+            assert "The body is not JSON" in (await r.json())["message"]

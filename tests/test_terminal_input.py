@@ -61,3 +61,13 @@ def test_a_byte_that_is_not_utf8_becomes_a_replacement_character_not_a_crash() -
     decode = tolerant_decoder("utf-8")().decode
     assert decode(b"\xe9x") + decode(b"\x9b", final=True) == "\ufffdx\ufffd"
     assert decode(b"\xc3") + decode(b"\xa9", final=True) == "é"  # a character cut between two reads is whole
+
+
+@pytest.mark.parametrize(("pasted", "text"), [
+    ("a\x1bPqDCS body\x1b\\b", "ab"),  # a device control string, whole
+    ("a\x1b\x1b[Ab", "ab"),  # ESC ESC [A: alt+up, whole
+    ("a\x1bOPb", "ab"),  # SS3 F1, whole
+    ("a\x1b_apc\x1b\\b", "ab"),
+])
+def test_every_kind_of_escape_sequence_leaves_nothing_behind(pasted: str, text: str) -> None:
+    assert pastes(parse(f"{START}{pasted}{END}")) == [text]

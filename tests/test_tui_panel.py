@@ -415,3 +415,15 @@ async def test_key_names_in_hints_and_the_palette_follow_the_keymap(tmp_path: Pa
         for shown in ("(f12)", "(f11)", "(^b)", "(^x)"):
             assert any(help_text.endswith(shown) for help_text in helps), (shown, helps)
         assert not any("F2" in h or "F3" in h or "F5" in h or "ctrl+q" in h for h in helps)
+
+
+async def test_a_refusal_goes_once_the_draft_changes(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert text_of(app, "#status") == "Type the customer's phone number."
+        await type_text(pilot, "4")
+        await settle(pilot)
+        assert text_of(app, "#status") == ""  # no longer about this draft (the live line says what is missing)

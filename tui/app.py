@@ -342,10 +342,10 @@ class OutboundPanelApp(App[None]):
             return
         problem = panel.problem()
         if problem is not None:
-            panel.show_status(problem, "error")
+            panel.refuse(problem)
             return
         if panel.already_sent:
-            panel.show_status("This message went out already: change it (or the number) to send again.", "error")
+            panel.refuse("This message went out already: change it (or the number) to send again.")
             return
         panel.set_sending(True)
         panel.show_status(f"Sending ({MODE_LABELS[mode].lower()})…", "progress")
@@ -368,7 +368,8 @@ class OutboundPanelApp(App[None]):
         else:
             customer = display(result.request.destination)  # parsed once, by the send
             reused = " (existing conversation)" if result.reused else ""
-            holder = f"; in the open chat of {result.holder}" if result.holder else ""
+            holder = "; in your open chat" if result.holder == "you" else \
+                f"; in the open chat of {result.holder}" if result.holder else ""
             sentence = f"Sent to {customer}{reused}: {SENT[mode]}{holder}."
             panel.show_status(sentence, "success")
             self.notify(sentence, markup=False)

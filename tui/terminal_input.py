@@ -22,8 +22,10 @@ from textual.drivers import linux_driver
 from textual.message import Message
 
 START, END = "\x1b[200~", "\x1b[201~"
-# a whole escape sequence: CSI (ESC [ params final), OSC (ESC ] … BEL or ST), or ESC and one character
-_SEQUENCE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[^\[\]])")
+# a whole escape sequence: CSI (ESC [ params final), OSC (ESC ] … BEL or ST), a string (DCS ESC P, SOS ESC X,
+# PM ESC ^, APC ESC _ … ST), SS2/SS3 (ESC N x, ESC O x), an ESC before another ESC, or ESC and one character
+_SEQUENCE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\"
+                       r"|[NO][ -~]|(?=\x1b)|[^\[\]PX^_NO])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LONGEST = 64  # an unfinished sequence longer than this at the end of a read is not one: dropped as is
 

@@ -74,6 +74,7 @@ class OutboundPanel(Vertical):
         self.sent_version: int | None = None  # the draft_version that went out: the same draft does not go twice
         self.offline_as: str | None = None  # the agent's activity while they cannot send
         self._offline_refused = False  # the status line says a send was refused for that
+        self._refused_at: int | None = None  # the draft_version a refusal on the status line is about
         self.agent_name = ""  # fills {agent_name} in canned messages
         self.templates: list[ContentTemplate] = []
         self.customer: CustomerStatus | None = None  # of the customer and sender now in the draft, once known
@@ -166,7 +167,15 @@ class OutboundPanel(Vertical):
         """The draft went out as it is now: sending it again would send it twice."""
         return self.sent_version == self.draft_version
 
+    def refuse(self, sentence: str) -> None:
+        """A send refused for what the draft is now: said until the draft changes."""
+        self.show_status(sentence, "error")
+        self._refused_at = self.draft_version
+
     def refresh_problem(self) -> None:
+        if self._refused_at is not None and self._refused_at != self.draft_version:
+            self.show_status("")  # the refusal was about a draft that is no longer there
+            self._refused_at = None
         problem = self.problem()
         self.query_one("#send", Button).disabled = problem is not None or self.sending
         self.query_one("#problem", Static).update(literal(f"Send unavailable: {problem}", "yellow") if problem else "")
@@ -293,6 +302,17 @@ class OutboundPanel(Vertical):
         self._use_template_area(False)
         self.query_one(MessageBody).set_channel_sms(self.channel is Channel.SMS)
         self._customer_may_have_changed()
+        self._keep_focus_visible()
+
+    def _keep_focus_visible(self) -> None:
+        """A field hidden while it had the focus (the channel changed while keys were arriving) hands it to the next
+        field shown, so the keys after it are not typed into a field nobody sees."""
+        focused = self.screen.focused
+        if focused is None or self not in focused.ancestors or all(w.display for w in (focused, *focused.ancestors)):
+            return
+        order = list(self.walk_children())
+        after = [w for w in self.screen.focus_chain if w in order and order.index(w) > order.index(focused)]
+        (after[0] if after else self.query_one("#destination")).focus()
 
     def _current_customer(self) -> tuple[Channel, str, str] | None:
         """(channel, customer's E.164 number, sender) when the draft names a valid number, else None."""
