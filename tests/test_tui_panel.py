@@ -427,3 +427,35 @@ async def test_a_refusal_goes_once_the_draft_changes(backend: SimBackend) -> Non
         await type_text(pilot, "4")
         await settle(pilot)
         assert text_of(app, "#status") == ""  # no longer about this draft (the live line says what is missing)
+
+
+async def test_choosing_whatsapp_while_keys_arrive_keeps_them_in_a_field_that_is_shown(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        # from To, in one burst: back to Channel, WhatsApp, Tab and the number; Tab must wait for the change
+        # (it hides From: one WhatsApp sender) and the digits for the Tab
+        await type_keys(pilot, "shift+tab", "shift+tab", "right", "enter", "tab", *"4155550102")
+        await settle(pilot)
+        assert app.query_one("#panel").channel.value == "whatsapp"  # type: ignore[attr-defined]
+        assert app.query_one("#destination", Input).value == "4155550102"
+
+
+@pytest.mark.parametrize(("typed", "burst", "field"), [
+    ("XYZ", ["backspace", "backspace", "a", "b"], "Xab"),  # letters: the message box
+    ("415555", ["left", "1"], "4155515"),
+    ("4155550100", ["home", "delete", "9"], "9155550100"),
+])
+async def test_editing_keys_in_a_burst_act_in_the_order_they_were_typed(
+        backend: SimBackend, typed: str, burst: list[str], field: str) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        target = "#body" if typed.isalpha() else "#destination"
+        if target == "#body":
+            await pilot.press("tab", "tab")
+        await type_text(pilot, typed)
+        await type_keys(pilot, *burst)
+        await settle(pilot)
+        widget = app.query_one(target)
+        assert (widget.text if isinstance(widget, TextArea) else widget.value) == field  # type: ignore[attr-defined]

@@ -311,8 +311,9 @@ class OutboundPanel(Vertical):
         if focused is None or self not in focused.ancestors or all(w.display for w in (focused, *focused.ancestors)):
             return
         order = list(self.walk_children())
-        after = [w for w in self.screen.focus_chain if w in order and order.index(w) > order.index(focused)]
-        (after[0] if after else self.query_one("#destination")).focus()
+        shown = [w for w in order[order.index(focused) + 1:] if w.focusable and not w.disabled
+                 and all(node.display for node in (w, *w.ancestors))]
+        (shown[0] if shown else self.query_one("#destination")).focus()
 
     def _current_customer(self) -> tuple[Channel, str, str] | None:
         """(channel, customer's E.164 number, sender) when the draft names a valid number, else None."""
