@@ -225,6 +225,17 @@ class ChatDesk:
             self.journal.end_reply(reply)
         return sid
 
+    async def settle_reply(self, chat: Chat, send_id: str, give_up: bool) -> bool | None:
+        """A reply whose outcome was unknown, looked up again: True once found (it reached the conversation),
+        False when `give_up` and it is still not there (it did not go), None to look again later."""
+        landed = await retry.read(lambda: self.gateway.find_message(chat.conversation_sid, send_id))
+        if not landed and not give_up:
+            return None
+        if self.journal is not None:
+            self.journal.end_reply(Reply(send_id=send_id, conversation_sid=chat.conversation_sid,
+                                         customer=chat.customer, body=""))
+        return bool(landed)
+
     async def _landed(self, reply: Reply, error: OutboundError) -> str:
         """The reply's message if a post without an answer landed after all; else why it did not go."""
         if isinstance(error, TwilioUnavailable):

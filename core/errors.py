@@ -15,6 +15,10 @@ class InvalidSend(OutboundError):
         self.field = field  # which input is wrong: destination, sender, body, template, …
 
 
+class LocalFileError(OutboundError):
+    """A file of this app's on this machine (the history) cannot be used; nothing to do with Twilio."""
+
+
 class ConversationInUse(OutboundError):
     """The customer already has an open conversation with a live task on this sender."""
 

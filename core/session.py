@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
 from core.chats import Chat, ChatDesk
 from core.customer import CustomerStatus, customer_status
-from core.errors import NotFound, OutboundError, SendFailed
+from core.errors import LocalFileError, NotFound, OutboundError, SendFailed
 from core.events import CustomerReplied, StatusEvent, TaskStatusChanged
 from core.gateway import TwilioGateway
 from core.history import SendHistory, SendRecord, default_path
@@ -302,7 +303,11 @@ async def open_session(settings: Settings, deadline: float = 10.0, *, history_pa
         bus = ActionBus()
         service.register_actions(bus)
         path = history_path or default_path()
-        history, journal = SendHistory(path, service.agent.sid), SendJournal(path, service.agent.sid)
+        try:
+            history, journal = SendHistory(path, service.agent.sid), SendJournal(path, service.agent.sid)
+        except (sqlite3.Error, OSError) as error:
+            raise LocalFileError(f"The history file {path} cannot be used ({error}): move it away and start again "
+                                 "(a new one is made); the sends it holds stay in it.") from None
         try:
             session = Session(settings, gateway, service, bus, watcher(gateway), history)
             settled = await recover(service, journal)  # what a crash left, settled first

@@ -57,3 +57,19 @@ async def test_the_history_file_holds_real_backends_sends_and_never_the_embedded
     async with connect(real) as (session, _):
         assert [r.preview for r in session.history.sends()] == ["real"]
     assert path.exists()
+
+
+@pytest.mark.parametrize("damage", ["not a database", "a directory"])
+async def test_a_history_file_that_cannot_be_used_is_said_as_such_not_as_a_connection_problem(
+        sim: Simulator, tmp_path: Path, damage: str) -> None:
+    path = default_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if damage == "a directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"\x13\x37 random bytes, no SQLite header" * 100)
+    settings = settings_for(sim, tmp_path)
+    app = OutboundPanelApp(settings, lambda: connect(settings), where(settings))
+    shown = " ".join((await _shown(app, "#status")).split())
+    assert shown.startswith(f"The history file {path} cannot be used (") and "move it away" in shown
+    assert app.return_code in (None, 0)  # told, not crashed

@@ -4,6 +4,7 @@ a failed reply that keeps its draft."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -330,3 +331,30 @@ async def test_a_reply_a_crash_kept_from_going_is_back_in_the_reply_box(backend:
         await pilot.press("f5")  # as recovery at start leaves it (tests/test_crash_recovery.py), the chat read again
         await until(pilot, lambda: app.screen.query_one("#body", TextArea).text == "Sorry, where were we?")
         assert session.drafts == {}  # given back once
+
+
+async def test_a_reply_of_unknown_outcome_is_looked_for_again_while_the_chat_is_open(
+        backend: SimBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tui.screens.workspace.REPLY_LOOKUP_EVERY", 0.05)
+    app = backend.app()
+
+    async def shown(done: Callable[[], bool]) -> None:  # not until(): the look-up worker runs on meanwhile
+        for _ in range(250):
+            await pilot.pause(0.02)
+            if done():
+                return
+        raise AssertionError(f"not shown; the status says: {status(pilot)}")
+
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_with_jane(pilot, backend)
+        sim = sim_of(backend)
+        sim.fault(MESSAGES, method="POST", kind="drop")  # it lands; the answer is lost
+        sim.fault(MESSAGES, method="GET", status=503, times=None)  # and it cannot be looked up for now
+        await type_text(pilot, "Did this go?")
+        await pilot.press("ctrl+s")
+        await shown(lambda: status(pilot).startswith("The reply may have reached the customer"))
+        sim.world.faults.clear()  # Twilio answers again: the next look-up finds it
+        await shown(lambda: status(pilot) == "Your reply to +1 415-555-0100 had reached the conversation.")
+        await shown(lambda: "You: Did this go?" in transcript(pilot))
+        assert app.screen.query_one("#body", TextArea).text == ""  # it went: the draft goes too
+        assert app.session.journal.unfinished_replies() == []  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL, ActionVetoed, TogglePanelPayload
-from core.errors import OutboundError, SendFailed
+from core.errors import LocalFileError, OutboundError, SendFailed
 from core.events import CustomerReplied, MessageStatusChanged, StatusEvent, TaskStatusChanged
 from core.history import SendRecord
 from core.models import SendMode
@@ -188,7 +188,8 @@ class OutboundPanelApp(App[None]):
         try:
             self.session, self.where = await self._exit_stack.enter_async_context(self.connect())
         except (OutboundError, OSError) as error:  # OSError: the embedded simulator's port is taken
-            self.not_connected = f"Could not connect to {self.where}: {error}"
+            self.not_connected = str(error) if isinstance(error, LocalFileError) else \
+                f"Could not connect to {self.where}: {error}"
             panel.show_status(self.not_connected, "error")
             return
         self.session.bus.register(TOGGLE_OUTBOUND_MESSAGE_PANEL, TogglePanelPayload, self._toggle_panel)

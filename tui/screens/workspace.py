@@ -4,6 +4,7 @@ a reply box, and the keys that accept, end and complete it."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from core.session import Session
     from core.templates import ContentTemplate
 
+REPLY_LOOKUPS, REPLY_LOOKUP_EVERY = 4, 15.0  # a reply of unknown outcome: looked for again every 15 s, for a minute
 STATE_WORDS = {"offered": "offered to you", "talking": "talking", "wrap-up": "wrap-up"}
 CHANNELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
 
@@ -252,17 +254,44 @@ class WorkspaceScreen(Screen[None]):
             return
         self._say("Sending…", "progress")
         try:
-            await self.desk.reply(chat, body, template=template, values=values)
+            await self.desk.reply(chat, body, send_id=(send_id := uuid.uuid4().hex), template=template, values=values)
         except OutboundError as error:
             self._say(str(error), "error")  # the draft stays in the box
             if isinstance(error, SendFailed) and error.reached_customer is None:
-                self.maybe_sent = draft  # not twice unless changed
+                self.maybe_sent = draft  # not twice unless changed, and looked up again meanwhile
+                self._settle_reply(chat, send_id, draft)
             return
         if template is None:
             box.clear()
         else:
             self.query_one("#reply-template", Select).clear()  # sent: a second press sends nothing
         self._load_transcript()
+
+    @work(group="settle-reply")
+    async def _settle_reply(self, chat: Chat, send_id: str, draft: tuple[str, str]) -> None:
+        """Looks for a reply whose outcome was unknown a little later, until found or a minute has passed; then
+        says which, and the draft either goes (it reached the conversation) or may be sent again."""
+        for attempt in range(REPLY_LOOKUPS):
+            await asyncio.sleep(REPLY_LOOKUP_EVERY)
+            try:
+                landed = await self.desk.settle_reply(chat, send_id, give_up=attempt == REPLY_LOOKUPS - 1)
+            except OutboundError:
+                continue  # Twilio still failing: the next look-up (and the next start) will tell
+            if landed is None:
+                continue
+            if self.maybe_sent == draft:
+                self.maybe_sent = None
+            if landed:
+                if self.open is not None and self.open.conversation_sid == chat.conversation_sid:
+                    box = self.query_one("#body", TextArea)
+                    if box.text == draft[1]:
+                        box.clear()
+                    self._load_transcript()
+                self._say(f"Your reply to {customer_label(chat)} had reached the conversation.", "")
+            else:
+                self._say(f"Your reply to {customer_label(chat)} did not reach the conversation: send it again.",
+                          "error")
+            return
 
     def action_end_or_complete(self) -> None:
         self._one_at_a_time(self._end_or_complete)
