@@ -311,14 +311,15 @@ async def open_session(settings: Settings, deadline: float = 10.0, *, history_pa
         try:
             session = Session(settings, gateway, service, bus, watcher(gateway), history)
             settled = await recover(service, journal)  # what a crash left, settled first
-            for found in settled:
-                if found.result is not None:  # it went out: it joins the history, followed below
-                    history.record(found.result, found.started_at)
             replies, session.drafts = await recover_replies(gateway, journal)
             session.recovered = [found.sentence for found in settled] + replies
             service.journal = session.journal = journal
             for record in history.unfinished():
                 session.watcher.follow(record.result, resumed=True)
+            for found in settled:
+                if found.result is not None:  # it went out: it joins the history and is followed, from its start
+                    history.record(found.result, found.started_at)
+                    session.watcher.follow(found.result, at=found.started_at)
             session._restore_offers()
             async with session.watcher:
                 try:

@@ -252,11 +252,14 @@ class StatusWatcher:
         changed = False
         ours = next((m for m in messages if f.result is not None and m.sid == f.result.message_sid), None)
         if ours is not None:
-            if f.our_index is None:
+            first = f.our_index is None
+            if first:
                 f.our_index, f.our_created = ours.index, ours.date_created
                 f.seen_index = max(f.seen_index, ours.index)
                 f.caught_up = True
-            changed = await self._message_status(f, ours) or changed
+            # seen for the first time (a send resumed after a restart): what it had reached by now happened at some
+            # time since it was made, before anything the customer wrote after it; dated by its making
+            changed = await self._message_status(f, ours, ours.date_created if first else None) or changed
         elif not f.caught_up and messages:  # ours is not among the newest: report no backlog as replies
             f.seen_index = max(f.seen_index, max(m.index for m in messages))
             f.caught_up = f.result is None  # a chat's news start now; a send's once its own message shows
@@ -270,28 +273,28 @@ class StatusWatcher:
                 changed = True
         return changed
 
-    async def _message_status(self, f: _Followed, ours: MessageView) -> bool:
+    async def _message_status(self, f: _Followed, ours: MessageView, at: datetime | None = None) -> bool:
         status = summary_status(ours.delivery)
         if status == f.status:
             return False
         if status in FINAL_MESSAGE:
             if status == "undelivered" and f.status == "queued":
-                self._status(f, "sent")  # an undelivered message was sent first
+                self._status(f, "sent", at=at)  # an undelivered message was sent first
             receipts = await self._request(self.gateway.receipts(f.sid, ours.sid))
             code = next((r.error_code for r in receipts if r.status == status and r.error_code), None)
-            self._status(f, status, code, delivery_sentence(code, status))
+            self._status(f, status, code, delivery_sentence(code, status), at)
             f.done = True
             return True
         levels = PROGRESS[PROGRESS.index(f.status) + 1 if f.status in PROGRESS else 0:PROGRESS.index(status) + 1]
         for level in levels:  # the summary is cumulative: a skipped level was passed through
-            self._status(f, level)
+            self._status(f, level, at=at)
         return True
 
     def _status(self, f: _Followed, status: MessageStatus, code: int | None = None,
-                sentence: str | None = None) -> None:
+                sentence: str | None = None, at: datetime | None = None) -> None:
         f.status = status
         assert f.result is not None  # a status is only ever of the send's own message
-        self._emit(MessageStatusChanged(conversation_sid=f.sid, at=self.wall(), message_sid=f.result.message_sid,
+        self._emit(MessageStatusChanged(conversation_sid=f.sid, at=at or self.wall(), message_sid=f.result.message_sid,
                                         status=status, error_code=code, sentence=sentence))
 
     # -- every conversation's tasks ----------------------------------------------------------------

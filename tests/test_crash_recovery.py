@@ -139,6 +139,10 @@ async def test_a_send_killed_at_each_step_is_settled_at_the_next_start(
         sends = session.history.sends()  # one that went out joins "My outbound messages" (F4) and is followed
         assert [r.result.request.body for r in sends] == (["Hello from a process about to die"] if reached else [])
         assert session.watcher.following == [r.result.conversation_sid for r in sends]
+        if reached:  # its timeline starts where the send did, as any send's
+            first = session.history.timeline(sends[0].message_sid)[:2]
+            assert [getattr(e, "kind", getattr(e, "status", None)) for e in first] == ["created", "queued"]
+            assert first[0].at == sends[0].sent_at
     assert said.startswith("A send to +1 415-555-0100 was interrupted when the app stopped")
     active = janes_sms_conversations(sim)
     if reached:

@@ -338,3 +338,18 @@ async def test_a_send_followed_with_its_start_time_dates_its_first_events_by_it(
     driver.watcher.follow(result, at=began)  # the answer came late: created/queued are when the send began
     await driver.run(seen(MessageStatusChanged, status="sent"))
     assert [e.at for e in driver.events[:2]] == [began, began]
+
+
+async def test_a_send_resumed_after_a_restart_dates_what_it_had_reached_by_its_making(
+        sim: Simulator, service: OutboundService, driver: Driver) -> None:
+    result = await driver.send("wait_any")
+    await driver.run(seen(MessageStatusChanged, status="delivered"))
+    later = Driver(sim, service)  # the next start: nothing seen yet, the message long delivered
+    await later.sleep(300)
+    later.watcher.follow(result, resumed=True)
+    await later.run(seen(MessageStatusChanged, status="delivered"))
+    [message] = [m for m in sim.world.conversations.conversation(result.conversation_sid).messages
+                 if m.sid == result.message_sid]
+    made = datetime.fromtimestamp(message.date_created, UTC).replace(microsecond=0)  # Twilio: whole seconds
+    statuses = [e for e in later.events if isinstance(e, MessageStatusChanged)]
+    assert [e.status for e in statuses] == ["sent", "delivered"] and {e.at for e in statuses} == {made}

@@ -69,6 +69,7 @@ class WorkspaceScreen(Screen[None]):
         self.closed = False  # the open chat's conversation was closed (by the customer, a supervisor): read-only
         self.customer: CustomerStatus | None = None  # the open chat's customer: WhatsApp window, opt-out
         self.templates: list[ContentTemplate] = []  # approved ones, offered while the WhatsApp window is closed
+        self._last_hint: tuple[str, str] = ("", "")  # the chat and the keys' hint last shown for it
         self.maybe_sent: tuple[str, str] | None = None  # (conversation, text) of a reply whose fate Twilio left open
 
     def compose(self) -> ComposeResult:
@@ -166,7 +167,10 @@ class WorkspaceScreen(Screen[None]):
         if self.session.unread.pop(chat.conversation_sid, 0):
             self._show_rows()
         self._show_transcript()
-        self._say(self._hint(), "")
+        hint = (chat.task_sid, self._hint())
+        if hint != self._last_hint:  # the chat or its state changed: what the keys do now comes first
+            self._say(hint[1], "")    # (a sentence about a reply or an end stays while the chat is the same)
+            self._last_hint = hint
         self.refresh_bindings()
 
     async def _offer_templates(self, window_closed: bool) -> None:
