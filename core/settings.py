@@ -6,6 +6,7 @@ come from the environment/.env only under Twilio's own names (TWILIO_ACCOUNT_SID
 other key may be set as OUTBOUND_PANEL_<GROUP>__<KEY> (e.g. OUTBOUND_PANEL_FLEX__QUEUE_SID).
 """
 
+import codecs
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 from pydantic import model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -343,8 +345,8 @@ def _variables_source(label: str, variables: Mapping[str, str | None]) -> _Sourc
 
 def _toml_source(label: str, path: Path) -> _Source:
     try:
-        with path.open("rb") as file:
-            data = tomllib.load(file)
+        # a byte order mark (Windows editors write one) is not TOML's business: read past it
+        data = tomllib.loads(path.read_bytes().removeprefix(codecs.BOM_UTF8).decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"The {label} is not valid TOML: {exc}.") from None
     except UnicodeDecodeError as exc:
@@ -383,8 +385,13 @@ def _sources(env: Mapping[str, str], cwd: Path) -> list[_Source]:
         _a_file(dotenv, f"The .env at {dotenv}")
         try:  # interpolate=False: ${VAR} must not pull in the process environment behind our back
             variables = dotenv_values(dotenv, interpolate=False)
+            with dotenv.open(encoding="utf-8") as stream:  # a line dotenv cannot read would be dropped silently
+                unread = [b.original.line for b in parse_stream(stream) if b.error]
         except UnicodeDecodeError as exc:
             raise SettingsError(f"The .env at {dotenv} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
+        if unread:  # the line is not shown: it may hold a secret
+            raise SettingsError(f"The .env at {dotenv} has a line that cannot be read (line {unread[0]}): a quote left "
+                                "open, perhaps; write it as NAME=value or NAME=\"value\".")
         sources.append(_variables_source(f".env at {dotenv}", variables))
     if (user_file := user_settings_file(env, cwd)) is not None:
         sources.append(_toml_source(f"user settings file {user_file}", user_file))

@@ -425,3 +425,16 @@ def test_a_secret_of_only_spaces_is_refused_and_never_shown(env: dict[str, str],
 def test_a_base_url_without_credentials_does_not_run_the_simulator(env: dict[str, str], cwd: Path) -> None:
     text = error_text({**env, "TWILIO_BASE_URL": "http://127.0.0.1:8411"}, cwd)
     assert text.startswith("Invalid setting TWILIO_BASE_URL in environment: a Twilio base URL needs credentials")
+
+
+def test_a_dotenv_line_that_cannot_be_read_is_said_without_showing_it(env: dict[str, str], cwd: Path) -> None:
+    (cwd / ".env").write_text(f'OUTBOUND_PANEL_UI__PHONE_REGION="GB\nTWILIO_AUTH_TOKEN="{SECRET}\n')
+    text = error_text(env, cwd)
+    assert text.startswith(f"The .env at {cwd / '.env'} has a line that cannot be read (line 1)")
+    assert SECRET not in text
+
+
+def test_a_settings_file_with_a_byte_order_mark_is_read(env: dict[str, str], cwd: Path) -> None:
+    path = user_file(env, "")
+    path.write_bytes(b"\xef\xbb\xbf[ui]\nphone_region = \"GB\"\n")
+    assert load_settings(env, cwd).ui.phone_region == "GB"
