@@ -23,8 +23,8 @@ from core.errors import LocalFileError, OutboundError, SendFailed
 from core.events import CustomerReplied, MessageStatusChanged, StatusEvent, TaskStatusChanged
 from core.history import SendRecord
 from core.models import SendMode
-from core.phone import display
 from core.settings import Settings
+from tui.commands import SENT, sent_sentence
 from tui.screens.help import HelpScreen
 from tui.screens.sends import SendsScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -38,13 +38,6 @@ if TYPE_CHECKING:
     from core.session import Session  # imports twilio: only once connecting, after the first frame
 
 Connect = Callable[[], AbstractAsyncContextManager[tuple["Session", str]]]
-
-SENT = {
-    SendMode.OPEN_CHAT: "chat task opened for you",
-    SendMode.WAIT_ME: "the reply will be routed to you",
-    SendMode.WAIT_ANY: "the reply will be routed to any agent",
-}
-
 
 @dataclass
 class ChatUpdated(Message):
@@ -410,11 +403,7 @@ class OutboundPanelApp(App[None]):
             if isinstance(error, SendFailed) and error.reached_customer is None:
                 panel.sent_version = version  # it may have gone: not again unless changed
         else:
-            customer = display(result.request.destination)  # parsed once, by the send
-            reused = " (existing conversation)" if result.reused else ""
-            holder = "; in your open chat" if result.holder == "you" else \
-                f"; in the open chat of {result.holder}" if result.holder else ""
-            sentence = f"Sent to {customer}{reused}: {SENT[mode]}{holder}."
+            sentence = sent_sentence(result)  # the number as the send parsed it, once
             panel.show_status(sentence, "success")
             self.notify(sentence, markup=False)
             self.current = result.message_sid

@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import logging
 import sys
-from typing import TYPE_CHECKING, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, AsyncIterator, NoReturn, Sequence
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from core.logs import exposed_secret_warning, setup_logging
 from core.settings import Settings, SettingsError, load_settings
+from tui.commands import add_commands
 
 if TYPE_CHECKING:
     from core.session import Session
@@ -25,13 +26,13 @@ log = logging.getLogger("outbound_panel.cli")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="outbound-panel",
         description="Outbound SMS/WhatsApp for Twilio Flex agents. With no Twilio credentials "
         "configured it runs on an embedded Twilio simulator.",
     )
     parser.add_argument("--agent", metavar="NAME", help="the agent (worker friendly name) to log in as")
-    commands = parser.add_subparsers(dest="command")
+    commands = parser.add_subparsers(dest="command", parser_class=_OneLineParser)
     simulator = commands.add_parser("sim", help="run the Twilio simulator alone, for several terminals")
     simulator.add_argument("--port", type=int, default=8411, help="port on 127.0.0.1 (default 8411)")
     simulator.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
@@ -44,7 +45,15 @@ def _parser() -> argparse.ArgumentParser:
         "--human", action="append", default=[], metavar="NAME",
         help="a worker (friendly name) at a terminal, whose tasks are never accepted for them; repeatable",
     )
+    add_commands(commands)
     return parser
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """A bad argument is one line on stderr naming it, and exit 2 (argparse prints the whole usage too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
 
 
 def _seconds(text: str) -> float:
@@ -189,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             update={"agent": settings.agent.model_copy(update={"identity": args.agent, "worker_sid": None})}
         )
     warnings = _start_logging(settings, args.command)
+    if args.command in ("send", "sends", "templates"):
+        return _run_command(args, settings)
     try:
         if args.command == "sim":
             for warning in warnings:
@@ -205,6 +216,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"outbound-panel: could not start the Twilio simulator: {error.strerror or error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _run_command(args: argparse.Namespace, settings: Settings) -> int:
+    """send, sends, templates: one sentence (or JSON) on stdout, a failure on stderr, the exit code it means."""
+    from core.errors import OutboundError
+    from tui import commands
+
+    try:
+        if args.command != "send":
+            return asyncio.run(commands.listing(args.command, settings, args.json, commands.print_line))
+        payload = commands.draft(args, settings)  # refused here: no Twilio request made
+        return asyncio.run(commands.send(args, settings, payload, commands.print_line))
+    except (OutboundError, commands.Refused) as error:
+        line = commands.failure(error, getattr(args, "json", False))
+        (commands.print_line if getattr(args, "json", False) else commands.error_line)(
+            line if getattr(args, "json", False) else f"outbound-panel: {line}")
+        return commands.exit_code(error)
+    except OSError as error:
+        print(f"outbound-panel: could not start the Twilio simulator: {error.strerror or error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,222 @@
+"""`outbound-panel send`, `sends` and `templates`: the panel's send path for scripts and other tools — the same
+core rules, action bus, journal and history — with one sentence (or one JSON object) out and an exit code.
+
+Exit codes: 0 sent; 2 invalid input or settings (no Twilio request made); 3 refused (an open conversation, an
+opted-out customer, a closed WhatsApp window, a template that cannot go); 4 Twilio failed (the sentence and
+`reached_customer` say whether anything reached the customer); 5 authentication failed.
+No textual here: these commands draw nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from core.canned import fill, placeholder_values
+from core.errors import AuthenticationFailed, ConversationInUse, InvalidSend, OutboundError, SendFailed
+from core.models import Channel, SendMode, SendResult
+from core.phone import display, parse_destination
+from core.rules import check_send
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.session import Session
+
+OK, INVALID, REFUSED, FAILED, AUTH = 0, 2, 3, 4, 5
+REFUSALS = {"opted_out", "window", "template"}  # what Twilio's state rules out, not the input's form
+SENT = {SendMode.OPEN_CHAT: "chat task opened for you", SendMode.WAIT_ME: "the reply will be routed to you",
+        SendMode.WAIT_ANY: "the reply will be routed to any agent"}
+
+
+def sent_sentence(result: SendResult) -> str:
+    """What a send says when it went, here and in the panel."""
+    reused = " (existing conversation)" if result.reused else ""
+    holder = "; in your open chat" if result.holder == "you" else \
+        f"; in the open chat of {result.holder}" if result.holder else ""
+    return f"Sent to {display(result.request.destination)}{reused}: {SENT[result.mode]}{holder}."
+
+
+class Refused(Exception):
+    """A command-line input that cannot be used: one line naming it, exit 2, no request made."""
+
+
+def add_commands(commands: Any) -> None:
+    """The subcommands, on the main parser's subparsers."""
+    send = commands.add_parser(
+        "send", help="send one message through the panel's path (exit codes: 0 sent, 2 invalid, 3 refused, "
+        "4 Twilio failed, 5 authentication)",
+        description="Send one SMS or WhatsApp message as the configured agent, with the panel's rules, journal "
+        "and history. Exit codes: 0 sent; 2 invalid input or settings (nothing sent to Twilio); 3 refused (an "
+        "open conversation, opted out, WhatsApp window closed); 4 Twilio failed (the sentence says whether "
+        "anything reached the customer); 5 authentication failed.")
+    send.add_argument("--to", required=True, metavar="NUMBER", help="the customer's number (+country code, or "
+                      "national in [ui] phone_region)")
+    what = send.add_mutually_exclusive_group(required=True)
+    what.add_argument("--body", metavar="TEXT", help="the message")
+    what.add_argument("--canned", type=int, metavar="N", help="canned message N (1 = the first in settings)")
+    what.add_argument("--template", metavar="NAME|HX…", help="a WhatsApp content template, by name or SID")
+    send.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                      help="a template variable; repeatable")
+    send.add_argument("--channel", choices=[c.value for c in Channel], help="sms (default) or whatsapp")
+    send.add_argument("--from", dest="sender", metavar="NUMBER", help="the sender (default: the first configured)")
+    send.add_argument("--mode", choices=[m.value for m in SendMode], help="default: [ui] default_mode")
+    send.add_argument("--json", action="store_true", help="print one JSON object (with --follow: JSON lines)")
+    send.add_argument("--follow", action="store_true", help="print status events until the send's final state")
+    for name, helped in (("sends", "my outbound messages, newest first (what F4 shows)"),
+                         ("templates", "the WhatsApp content templates and their approval")):
+        listing = commands.add_parser(name, help=helped, description=helped)
+        listing.add_argument("--json", action="store_true", help="print JSON lines, one per item")
+
+
+# -- send ---------------------------------------------------------------------------------------------------
+
+
+def draft(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """The action's payload from the arguments, checked by core.rules as far as no Twilio call is needed;
+    Refused (exit 2) or InvalidSend (its field says which) when it cannot go."""
+    channel = Channel(args.channel or ("whatsapp" if args.template else "sms"))
+    senders = settings.senders.sms if channel is Channel.SMS else settings.senders.whatsapp
+    if not senders:
+        raise Refused(f"--channel {channel.value}: no {channel.value} sender is configured")
+    sender = args.sender or senders[0]
+    check_body = args.body
+    variables: dict[str, str] = {}
+    for item in args.var:
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            raise Refused(f"--var {item!r}: expected KEY=VALUE, e.g. --var first_name=Jane")
+        variables[key.strip()] = value
+    if variables and not args.template:
+        raise Refused("--var is for --template only")
+    body = args.body
+    if args.canned is not None:
+        canned = settings.canned.sms if channel is Channel.SMS else settings.canned.whatsapp
+        if not 1 <= args.canned <= len(canned):
+            raise Refused(f"--canned {args.canned}: there are {len(canned)} canned {channel.value} messages "
+                          f"(1 to {len(canned)})")
+        body = canned[args.canned - 1]
+        # the agent's name is filled in once connected; {customer_name} is never known: the rules refuse it
+        check_body = fill(body, {"agent_name": "Agent", "agent_first_name": "Agent", "customer_number": args.to})
+    mode = SendMode(args.mode or settings.ui.default_mode)
+    template_sid = args.template if args.template and args.template.startswith("HX") else None
+    # what can be checked before any request (a template named, not by SID, is looked up once connected)
+    refused = check_send(settings, channel=channel, destination=args.to, sender=sender, mode=mode,
+                         body=check_body if not args.template else None,
+                         content_sid=template_sid or ("HX" + "0" * 32 if args.template else None),
+                         content_variables=variables or None)
+    if refused is not None:
+        raise refused
+    return {"destination": args.to, "callerId": sender, "channel": channel.value, "body": body,
+            "contentTemplateSid": template_sid, "contentVariables": variables, "sendMode": mode}
+
+
+async def send(args: argparse.Namespace, settings: Settings, payload: dict[str, Any],
+               out: Callable[[str], None]) -> int:
+    """Connects (the embedded simulator when no credentials are set), then sends as the panel does."""
+    from tui.cli import connect
+
+    async with connect(settings) as (session, _):
+        customer_number = parse_destination(payload["destination"], settings.ui.phone_region)
+        if args.canned is not None:  # what the panel fills in: the agent's name, the customer's number
+            payload["body"] = fill(payload["body"], placeholder_values(session.agent.full_name,
+                                                                        display(customer_number)))
+        if args.template and not payload["contentTemplateSid"]:
+            payload["contentTemplateSid"] = await _template_sid(session, args.template)
+        await session.templates()  # the rules check approval and variables with them
+        await session.customer_status(payload["channel"], customer_number, payload["callerId"])
+        result = await session.send(payload)
+        record = session.history.get(result.message_sid)
+        sentence = sent_sentence(result)
+        out(json.dumps({"sent": True, "send_id": result.request.send_id, "message_sid": result.message_sid,
+                        "conversation_sid": result.conversation_sid, "task_sid": result.task_sid,
+                        "mode": result.mode.value, "state": record.state if record else "sent",
+                        "sentence": sentence}) if args.json else sentence)
+        if args.follow:
+            await _follow(session, result.message_sid, args.json, out)
+    return OK
+
+
+async def _template_sid(session: Session, name: str) -> str:
+    templates = await session.templates()
+    found = [t for t in templates if t.name == name]
+    if not found:
+        names = ", ".join(sorted({t.name for t in templates})) or "none"
+        raise Refused(f"--template {name}: there is no content template of that name; the templates are: {names}")
+    return found[0].sid
+
+
+async def _follow(session: Session, message_sid: str, as_json: bool, out: Callable[[str], None]) -> None:
+    """Prints each status event of the send until its final state, or until a task offers the reply to an agent."""
+    import asyncio
+
+    from core.events import TaskStatusChanged
+    from core.status_text import event_line
+
+    done = asyncio.Event()
+
+    def seen(record: Any, event: Any) -> None:
+        if record.message_sid != message_sid:
+            return
+        line = event_line(event, session.agent.sid)
+        out(json.dumps({"at": event.at.isoformat(), "event": event.type, "text": line, "state": record.state})
+            if as_json else f"{event.at.astimezone():%H:%M:%S}  {line}")
+        if record.finished or (isinstance(event, TaskStatusChanged) and event.status in ("reserved", "assigned")):
+            done.set()  # a final state, or the reply has reached an agent: the send's part is done
+
+    session.subscribe(seen)
+    await done.wait()
+
+
+def exit_code(error: BaseException) -> int:
+    """What an error means for a script."""
+    if isinstance(error, AuthenticationFailed):
+        return AUTH
+    if isinstance(error, ConversationInUse) or (isinstance(error, InvalidSend) and error.field in REFUSALS):
+        return REFUSED
+    if isinstance(error, (InvalidSend, Refused)):
+        return INVALID
+    return FAILED
+
+
+def failure(error: OutboundError | Refused, as_json: bool) -> str:
+    """The line a failed command prints: the sentence, or one JSON object saying whether it reached the customer."""
+    if not as_json:
+        return str(error)
+    reached = error.reached_customer if isinstance(error, SendFailed) else False
+    return json.dumps({"sent": False, "error": str(error), "exit_code": exit_code(error), "reached_customer": reached,
+                       "field": getattr(error, "field", None)})
+
+
+# -- sends, templates ---------------------------------------------------------------------------------------
+
+
+async def listing(command: str, settings: Settings, as_json: bool, out: Callable[[str], None]) -> int:
+    from tui.cli import connect
+
+    async with connect(settings) as (session, _):
+        if command == "sends":
+            for record in session.history.sends():
+                request = record.result.request
+                out(json.dumps({"sent_at": record.sent_at.isoformat(), "to": request.destination,
+                                "channel": request.channel.value, "mode": record.result.mode.value,
+                                "state": record.state, "message_sid": record.message_sid,
+                                "conversation_sid": record.conversation_sid}) if as_json else
+                    f"{record.sent_at.astimezone():%Y-%m-%d %H:%M}  {display(request.destination):<18} "
+                    f"{request.channel.value:<8} {record.state}")
+        else:
+            for template in await session.templates():
+                out(json.dumps({"sid": template.sid, "name": template.name, "language": template.language,
+                                "whatsapp_status": template.whatsapp_status, "variables": template.placeholders})
+                    if as_json else f"{template.name} ({template.language})  {template.whatsapp_status}  {template.sid}")
+    return OK
+
+
+def print_line(line: str) -> None:
+    print(line, flush=True)
+
+
+def error_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
