@@ -8,7 +8,7 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select
 
 from sim import seed
-from tests.tui_fixtures import (SimBackend, backend, paste, sim_of, text_of, type_text,  # noqa: F401 (fixture)
+from tests.tui_fixtures import (SimBackend, backend, paste, sim_of, text_of, type_keys, type_text,  # noqa: F401
                                  until, until_shown)
 
 pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
@@ -47,10 +47,9 @@ async def test_a_closed_window_leads_to_an_approved_template_with_keys_only_and_
         options = [str(o.prompt) for o in app.query_one("#template").query_one("SelectOverlay").options]  # type: ignore[attr-defined]
         assert options[1:4] == ["appointment_reminder (en) · approved", "follow_up (en) · approved",
                                 "order_update (en) · approved"]
-        await pilot.press("down", "down", "down", "enter")  # order_update: {{first_name}}, {{order_id}}
-        await pilot.press("tab", "ctrl+u")
+        await type_keys(pilot, "down", "down", "down", "enter", "tab", "ctrl+u")  # order_update's {{first_name}}
         await type_text(pilot, 'Omar "O\'Neil"')
-        await pilot.press("tab", "ctrl+u")
+        await type_keys(pilot, "tab", "ctrl+u")  # {{order_id}}
         await type_text(pilot, "A-1042")
         await until(pilot, lambda: text_of(app, "#preview") == 'Preview: Hello Omar "O\'Neil", your order A-1042 '
                                                               "has shipped.")
