@@ -383,6 +383,9 @@ def _sources(env: Mapping[str, str], cwd: Path) -> list[_Source]:
     dotenv = cwd / ".env"
     if dotenv.exists():
         _a_file(dotenv, f"The .env at {dotenv}")
+        if b"\x00" in dotenv.read_bytes():  # UTF-16 without a byte order mark reads as text with NULs in it
+            raise SettingsError(f"The .env at {dotenv} is not UTF-8 text (it holds NUL bytes: UTF-16?); save it as "
+                                "UTF-8.")
         try:  # interpolate=False: ${VAR} must not pull in the process environment behind our back
             variables = dotenv_values(dotenv, interpolate=False)
             with dotenv.open(encoding="utf-8") as stream:  # a line dotenv cannot read would be dropped silently

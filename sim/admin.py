@@ -7,6 +7,7 @@ from dataclasses import fields
 
 from aiohttp import web
 
+from sim import seed
 from sim.knobs import Fault, seconds
 from sim.wire import bad_request
 from sim.world import world_of
@@ -82,6 +83,9 @@ async def write_in(request: web.Request) -> web.Response:
     body = await _body(request)
     if not all(isinstance(body.get(key), str) and body[key] for key in ("from", "to", "body")):
         raise bad_request("An inbound message needs 'from', 'to' and 'body'")
+    ours = seed.WHATSAPP_SENDERS if body["from"].startswith("whatsapp:") else seed.SMS_SENDERS
+    if body["to"].removeprefix("whatsapp:") not in ours:
+        raise bad_request(f"'to' must be one of this account's numbers on that channel: {', '.join(ours)}")
     to = body["to"] if not body["from"].startswith("whatsapp:") or body["to"].startswith("whatsapp:") \
         else "whatsapp:" + body["to"]
     message = world_of(request).customers.write_in(body["from"], to, body["body"])

@@ -35,13 +35,13 @@ class Fault:
         """Checks every field (the control API passes what a client sent): ValueError says what is wrong."""
         if not isinstance(self.path, str):
             raise ValueError("'path' must be a regular expression (a string)")
-        if len(self.path) > 300 or _NESTED_REPEAT.search(self.path):
+        if len(self.path) > 300 or _REPEATED_GROUP.search(self.path) or len(_UNBOUNDED.findall(self.path)) > 4:
             # matched against every request: a pattern that can backtrack for ever would stall the simulator
-            raise ValueError("'path' must be a short regular expression without a repeated group that repeats "
-                             "inside, e.g. /v1/Conversations/CH[0-9a-f]+/Messages")
+            raise ValueError("'path' must be a short regular expression without a repeated group and with at most "
+                             "four * or +, e.g. /v1/Conversations/CH[0-9a-f]+/Messages")
         try:
             self._pattern = re.compile(self.path)
-        except re.error as error:
+        except (re.error, OverflowError, RecursionError) as error:
             raise ValueError(f"'path' is not a regular expression: {error}") from None
         if self.kind not in get_args(FaultKind):
             raise ValueError(f"'kind' must be one of {', '.join(get_args(FaultKind))}, not {self.kind!r}")
@@ -65,7 +65,9 @@ class Fault:
 
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
-_NESTED_REPEAT = re.compile(r"\([^()]*[*+}][^()]*\)\s*[*+{]")  # (a*)*, (x+)+, (a{2})+: catastrophic backtracking
+# patterns that can backtrack for ever: a repeated group ((a*)*, (.|\w)*, (x){9}), or many unbounded repeats
+_REPEATED_GROUP = re.compile(r"\)\s*[*+{]")
+_UNBOUNDED = re.compile(r"(?<!\\)[*+]")
 
 
 def _integer(name: str, value: object, least: int, most: int) -> None:

@@ -57,6 +57,8 @@ def test_the_command_stops_before_the_first_frame_naming_the_key(tmp_path: Path)
     ({"send": "ctrl+i"}, "[ui.keys] send = 'ctrl+i' cannot work: the terminal sends Tab for it."),
     ({"send": "ctrl+m"}, "[ui.keys] send = 'ctrl+m' cannot work: the terminal sends Enter for it."),
     ({"send": "backspace"}, "[ui.keys] send = 'backspace' cannot work: editing needs it."),
+    ({"send_wait_me": "ctrl+["}, "[ui.keys] send_wait_me = 'ctrl+[' cannot work: the terminal sends Escape for it."),
+    ({"send": "up"}, "[ui.keys] send = 'up' cannot work: moving in fields and lists needs it."),
     ({"send": "ctrl+c"}, "[ui.keys] send = 'ctrl+c' cannot work: it copies (and interrupts in a terminal)."),
     ({"send": "a"}, "[ui.keys] send = 'a' cannot work: it types into the fields; add a modifier (ctrl+…) or use a "
                     "function key."),

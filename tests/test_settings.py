@@ -438,3 +438,8 @@ def test_a_settings_file_with_a_byte_order_mark_is_read(env: dict[str, str], cwd
     path = user_file(env, "")
     path.write_bytes(b"\xef\xbb\xbf[ui]\nphone_region = \"GB\"\n")
     assert load_settings(env, cwd).ui.phone_region == "GB"
+
+
+def test_a_utf16_dotenv_without_a_byte_order_mark_is_said_not_ignored(env: dict[str, str], cwd: Path) -> None:
+    (cwd / ".env").write_bytes(f"TWILIO_ACCOUNT_SID={ACCOUNT}\n".encode("utf-16-le"))
+    assert error_text(env, cwd).startswith(f"The .env at {cwd / '.env'} is not UTF-8 text (it holds NUL bytes")

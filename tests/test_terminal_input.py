@@ -68,6 +68,7 @@ def test_a_byte_that_is_not_utf8_becomes_a_replacement_character_not_a_crash() -
     ("a\x1b\x1b[Ab", "ab"),  # ESC ESC [A: alt+up, whole
     ("a\x1bOPb", "ab"),  # SS3 F1, whole
     ("a\x1b_apc\x1b\\b", "ab"),
+    ("a\ufffdb", "ab"),  # a byte that was not UTF-8, decoded as U+FFFD: not sent to the customer
 ])
 def test_every_kind_of_escape_sequence_leaves_nothing_behind(pasted: str, text: str) -> None:
     assert pastes(parse(f"{START}{pasted}{END}")) == [text]

@@ -459,3 +459,18 @@ async def test_editing_keys_in_a_burst_act_in_the_order_they_were_typed(
         await settle(pilot)
         widget = app.query_one(target)
         assert (widget.text if isinstance(widget, TextArea) else widget.value) == field  # type: ignore[attr-defined]
+
+
+async def test_a_paste_waits_for_the_keys_typed_before_it(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        driver = app._driver
+        assert driver is not None
+        for event in (*(events.Key(k, c) for k, c in (("9", "9"), ("9", "9"), ("9", "9"), ("backspace", None),
+                                                      ("backspace", None), ("backspace", None))),
+                      events.Paste("415-555-0102")):
+            event.set_sender(app)
+            driver.send_message(event)  # all at once, as a terminal delivers them to a busy app
+        await settle(pilot)
+        assert app.query_one("#destination", Input).value == "4155550102"

@@ -102,7 +102,7 @@ class OutboundPanelApp(App[None]):
         self.agent_read_at: datetime | None = None  # when the agent's activity was last read from TaskRouter
         self.agent_stale = False  # the last read of it failed
         self.answering = False  # an accept or reject of a task offered is on its way
-        self._held_keys: deque[events.Key] = deque()  # keys that arrived while the last one was being handled
+        self._held_keys: deque[events.Key | events.Paste] = deque()  # what arrived while the last key was handled
         self._key_busy = False
         self._key_gate: asyncio.Task[None] | None = None
         self.session: "Session | None" = None
@@ -116,7 +116,7 @@ class OutboundPanelApp(App[None]):
         land where they would have landed typed slowly. Textual hands a key to the focused widget and goes on to
         the next at once, so a Backspace ran after the letters typed behind it, or digits went to a field being
         hidden."""
-        if isinstance(event, events.Key) and not event.is_forwarded:
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:  # a paste waits its turn too
             if not getattr(event, "_released", False) and (self._key_busy or self._held_keys):
                 self._held_keys.append(event)
                 return

@@ -26,7 +26,10 @@ _EVERYWHERE = [binding for binding in _APP if (binding.priority and not binding.
 _TAKEN = {"ctrl+i": "the terminal sends Tab for it", "ctrl+m": "the terminal sends Enter for it",
           "ctrl+h": "the terminal sends Backspace for it", "ctrl+left_square_bracket": "the terminal sends Escape for it",
           "ctrl+c": "it copies (and interrupts in a terminal)", "enter": "fields and lists need it",
-          "backspace": "editing needs it", "space": "typing needs it", "delete": "editing needs it"}
+          "backspace": "editing needs it", "space": "typing needs it", "delete": "editing needs it",
+          "ctrl+[": "the terminal sends Escape for it",
+          **dict.fromkeys(("up", "down", "left", "right", "home", "end", "pageup", "pagedown"),
+                          "moving in fields and lists needs it")}
 # the bindings active together: the app's on the panel; a screen's own (over the app's, which they may shadow)
 # with the keys that act on every screen
 SCOPES: dict[str, Sequence[Binding]] = {

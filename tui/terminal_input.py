@@ -26,7 +26,7 @@ START, END = "\x1b[200~", "\x1b[201~"
 # PM ESC ^, APC ESC _ … ST), SS2/SS3 (ESC N x, ESC O x), an ESC before another ESC, or ESC and one character
 _SEQUENCE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\"
                        r"|[NO][ -~]|(?=\x1b)|[^\[\]PX^_NO])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")  # and U+FFFD: a byte that was not UTF-8
 _LONGEST = 64  # an unfinished sequence longer than this at the end of a read is not one: dropped as is
 
 
