@@ -73,3 +73,4 @@ class SendFailed(OutboundError):
         self.reached_customer = reached_customer
         self.checked = checked and reached_customer is not None
         self.cause = cause
+        self.send_id: str | None = None  # the send's id, for what a later look-up says of it

@@ -15,6 +15,7 @@ kept; a reply not found did not go, and its text is given back as the chat's dra
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -96,6 +97,7 @@ class Settled:
     sentence: str
     result: SendResult | None
     started_at: datetime
+    send_id: str = ""
 
 
 async def recover(service: OutboundService, journal: SendJournal, unknown_only: bool = False) -> list[Settled]:
@@ -106,12 +108,19 @@ async def recover(service: OutboundService, journal: SendJournal, unknown_only: 
     for request, started_at in journal.unfinished(unknown_only):
         lead = (f"The send to {display(request.destination)} that Twilio left without an answer" if unknown_only
                 else f"A send to {display(request.destination)} was interrupted when the app stopped")
-        # a request given up on a moment ago may still be done by Twilio: "nothing" is not final yet
-        young = unknown_only and retry.now() - service.unknown_since.get(request.send_id, -UNKNOWN_GRACE) < UNKNOWN_GRACE
+        # a request given up on a moment ago (or cut off by a kill a moment ago) may still be done by Twilio:
+        # "nothing" is not final yet
+        if not unknown_only and (age := (datetime.now(UTC) - started_at).total_seconds()) < UNKNOWN_GRACE:
+            service.unknown_since[request.send_id] = retry.now() - max(age, 0.0)
+        young = retry.now() - service.unknown_since.get(request.send_id, -math.inf) < UNKNOWN_GRACE
         try:
             settled = await _settle(service, request, lead, young)
-            if settled is None:
-                continue  # nothing there yet: looked for again later
+            if settled is None:  # nothing there yet: looked for again later
+                if not unknown_only:
+                    journal.unknown(request)
+                    said.append(Settled(f"{lead} a moment ago; Twilio may still be carrying it out: it is checked "
+                                        "again within a minute.", None, started_at))
+                continue
             sentence, result = settled
         except OutboundError as error:
             log.warning("could not settle the unfinished send %s: %s", request.send_id, error)
@@ -119,7 +128,7 @@ async def recover(service: OutboundService, journal: SendJournal, unknown_only: 
                 said.append(Settled(f"{lead} and cannot be checked now ({error}); it will be checked again at the "
                                     "next send.", None, started_at))
             continue
-        said.append(Settled(sentence, result, started_at))
+        said.append(Settled(sentence, result, started_at, request.send_id))
         journal.end(request)
     return said
 

@@ -96,7 +96,7 @@ class OutboundService:
                 except BindingTaken as taken:
                     return await self._send_on_existing(request, taken.conversation_sid)
         except SendFailed as failed:
-            known = failed.checked
+            known, failed.send_id = failed.checked, request.send_id
             if isinstance(failed.cause, TwilioUnavailable) and failed.cause.timed_out:
                 self.unknown_since[request.send_id] = retry.now()  # Twilio may still be working on it
             raise

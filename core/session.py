@@ -34,7 +34,7 @@ from core.errors import LocalFileError, NotFound, OutboundError, SendFailed
 from core.events import CustomerReplied, StatusEvent, TaskStatusChanged
 from core.gateway import TwilioGateway
 from core.history import SendHistory, SendRecord, default_path
-from core.journal import SendJournal, recover, recover_replies
+from core.journal import SendJournal, Settled, recover, recover_replies
 from core.models import Channel, SendMode, SendResult
 from core.outbound import OutboundService
 from core.settings import Settings
@@ -75,7 +75,7 @@ class Session:
         self._background: set[asyncio.Task[None]] = set()  # own chats being accepted, unknown sends looked up
         self.journal: SendJournal | None = None  # sends in flight, and those whose outcome Twilio left unknown
         self._settling = asyncio.Lock()
-        self._settled_listeners: list[Callable[[str], None]] = []
+        self._settled_listeners: list[Callable[[Settled], None]] = []
         self.settle_after = 15.0  # seconds before an unknown send is looked up again (then twice as long…)
         watcher.subscribe(self._on_event)
 
@@ -139,15 +139,16 @@ class Session:
         async with self._settling:
             settled = await recover(self.service, self.journal, unknown_only=True)
         for found in settled:
-            if found.result is not None:
+            if found.result is not None:  # followed from its start, as any send (created and queued first)
                 self.history.record(found.result, found.started_at)
-                self.watcher.follow(found.result, resumed=True)
+                self.watcher.follow(found.result, at=found.started_at)
             for listener in list(self._settled_listeners):
-                listener(found.sentence)
+                listener(found)
         return [found.sentence for found in settled]
 
-    def subscribe_settled(self, listener: Callable[[str], None]) -> None:
-        """`listener(sentence)` for each send whose unknown outcome a later look-up settled."""
+    def subscribe_settled(self, listener: Callable[[Settled], None]) -> None:
+        """`listener(settled)` for each send whose unknown outcome a later look-up settled (its sentence, its
+        send id, and the send when it went out)."""
         self._settled_listeners.append(listener)
 
     def _settle_later(self) -> None:
@@ -321,6 +322,8 @@ async def open_session(settings: Settings, deadline: float = 10.0, *, history_pa
                     history.record(found.result, found.started_at)
                     session.watcher.follow(found.result, at=found.started_at)
             session._restore_offers()
+            if journal.unfinished(unknown_only=True):  # a send a kill cut off a moment ago: looked at again later
+                session._settle_later()
             async with session.watcher:
                 try:
                     yield session

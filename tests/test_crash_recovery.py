@@ -11,8 +11,10 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,8 +77,18 @@ def payload(mode: str, body: str = "Hello from a process about to die") -> dict[
             "openChat": mode == "open_chat", "routeToMe": mode == "wait_me"}
 
 
+def age_journal(path: Path, seconds: float = 120.0) -> None:
+    """The next start comes `seconds` after the sends in flight began: past the grace in which Twilio may still
+    be carrying out a request the kill cut off."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT send_id, started_at FROM journal").fetchall()
+        for send_id, started_at in rows:
+            db.execute("UPDATE journal SET started_at = ? WHERE send_id = ?",
+                       ((datetime.fromisoformat(started_at) - timedelta(seconds=seconds)).isoformat(), send_id))
+
+
 async def send_and_kill(sim: Simulator, tmp_path: Path, mode: str, step: str, skip: int = 0,
-                        child_code: str = CHILD) -> None:
+                        child_code: str = CHILD, age: float = 120.0) -> None:
     """A child process sends (or replies, with `child_code` REPLYING); it is killed with SIGKILL once the
     simulator holds its request to `step` (after letting `skip` such requests through)."""
     sim.world.faults.add(NthFault(step, skip, method="POST", kind="timeout", hang=HANG, times=1))
@@ -101,6 +113,7 @@ async def send_and_kill(sim: Simulator, tmp_path: Path, mode: str, step: str, sk
             child.kill()
     for _ in range(400):  # the held request is done meanwhile, as Twilio would do it
         if not any(e.fault == "timeout" and e.status is None for e in sim.world.log):
+            age_journal(tmp_path / "h.sqlite3", age)
             return
         await asyncio.sleep(0.025)
     pytest.fail("the simulator never finished the request it held")
@@ -227,3 +240,19 @@ async def test_a_reply_that_had_not_gone_when_the_app_died_is_back_in_its_chats_
     assert ours(conversation) == ["Hello Jane"]
     async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
         assert session.recovered == []  # settled once
+
+
+async def test_a_send_cut_off_a_moment_ago_is_not_declared_lost_at_once(sim: Simulator, tmp_path: Path) -> None:
+    async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
+        await session.send(payload("wait_any", "the first message"))
+    await send_and_kill(sim, tmp_path, "wait_me", MESSAGES, age=0.0)  # restarted at once
+    conversation = janes_sms_conversations(sim)[0]
+    conversation.messages[:] = [m for m in conversation.messages if m.body != "Hello from a process about to die"]
+    # (as if Twilio had not carried the post out yet: it still may)
+
+    async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
+        [said] = session.recovered
+        assert said.endswith("a moment ago; Twilio may still be carrying it out: it is checked again within a "
+                             "minute.")
+        assert "nothing reached" not in said
+        assert session.journal is not None and len(session.journal.unfinished(unknown_only=True)) == 1

@@ -66,3 +66,27 @@ async def test_an_unknown_outcome_is_said_as_such_and_its_settling_is_notified(b
         assert text_of(app, "#status").startswith("Sent to +1 415-555-0100")
         assert any(n.title == "Checked with Twilio" and "the empty conversation it had opened was removed" in n.message
                    for n in app._notifications)
+
+
+async def test_a_send_that_may_have_gone_is_held_until_the_look_up_says_it_did_not(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        sim = sim_of(backend)
+        sim.fault(MESSAGES, method="POST", kind="reset")  # cut before Twilio did anything
+        sim.fault(MESSAGES, method="GET", status=503, times=None)  # and it cannot be looked up
+        await type_draft(pilot, "4155550100", "Maybe")
+        await pilot.press(KEYS["wait_me"])
+        await settle(pilot)
+        assert "may have reached the customer" in text_of(app, "#status")
+        await pilot.press(KEYS["wait_me"])  # pressed again at once: held, and why
+        await settle(pilot)
+        assert text_of(app, "#status").startswith("This message may have gone out already; Twilio is being asked")
+        sim.world.faults.clear()
+        assert app.session is not None
+        await app.session.settle_unknown()  # the next look-up (every 15 s, and before the next send)
+        await settle(pilot)
+        assert text_of(app, "#status").endswith("The draft can be sent again.")
+        await pilot.press(KEYS["wait_me"])
+        await settle(pilot)
+        assert text_of(app, "#status").startswith("Sent to +1 415-555-0100")

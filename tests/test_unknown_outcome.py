@@ -14,6 +14,7 @@ from core.errors import SendFailed
 from core.session import open_session
 from sim.server import Simulator
 from tests.outbound_fixtures import JANE, MESSAGES, SMS_SENDER, settings_for
+from tests.test_crash_recovery import age_journal
 
 CWP, INTERACTIONS = "/v1/ConversationWithParticipants", "/v1/Interactions"
 LOOKUP = "/v1/ParticipantConversations"
@@ -43,7 +44,7 @@ async def test_an_unknown_outcome_is_said_kept_and_settled_at_the_next_send(
         sim: Simulator, tmp_path: Path, mode: str, create: str, lookup: str, went: bool) -> None:
     async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
         settled: list[str] = []
-        session.subscribe_settled(settled.append)
+        session.subscribe_settled(lambda found: settled.append(found.sentence))
         sim.fault(create, method="POST", kind="drop")  # Twilio does it; its answer is lost
         sim.fault(lookup, method="GET", status=503, times=None)  # and every look-up fails
 
@@ -71,7 +72,7 @@ async def test_an_unknown_outcome_is_settled_a_little_later_without_another_send
         sim: Simulator, tmp_path: Path) -> None:
     async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
         settled: list[str] = []
-        session.subscribe_settled(settled.append)
+        session.subscribe_settled(lambda found: settled.append(found.sentence))
         sim.fault(CWP, method="POST", kind="drop")
         sim.fault(LOOKUP, method="GET", status=503, times=None)
         with pytest.raises(SendFailed):
@@ -93,6 +94,7 @@ async def test_an_unknown_outcome_left_at_exit_is_settled_at_the_next_start(sim:
         with pytest.raises(SendFailed):
             await session.send(payload("wait_me", "First"))
     sim.world.faults.clear()
+    age_journal(tmp_path / "h.sqlite3")  # the next start, two minutes on
 
     async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
         assert session.recovered == ["A send to +1 415-555-0100 was interrupted when the app stopped; nothing "
@@ -105,7 +107,7 @@ async def test_a_request_given_up_on_that_twilio_carries_out_later_is_settled_on
         sim: Simulator, tmp_path: Path, step: str, reused: bool) -> None:
     async with open_session(settings_for(sim, tmp_path), history_path=tmp_path / "h.sqlite3") as session:
         settled: list[str] = []
-        session.subscribe_settled(settled.append)
+        session.subscribe_settled(lambda found: settled.append(found.sentence))
         if reused:
             await session.send(payload("wait_any", "Earlier"))  # the conversation exists: the post has nothing to undo
         sim.fault(step, method="POST", kind="timeout", hang=28.0)  # done at 28 s: after the deadline and the look

@@ -35,6 +35,7 @@ from tui.widgets.template_form import TemplateForm
 from tui.widgets.timeline import Timeline
 
 if TYPE_CHECKING:
+    from core.journal import Settled
     from core.session import Session  # imports twilio: only once connecting, after the first frame
 
 Connect = Callable[[], AbstractAsyncContextManager[tuple["Session", str]]]
@@ -188,8 +189,7 @@ class OutboundPanelApp(App[None]):
         self.session.bus.register(TOGGLE_OUTBOUND_MESSAGE_PANEL, TogglePanelPayload, self._toggle_panel)
         for settled in self.session.recovered:  # sends a crash had left unfinished, settled at start
             self.notify(settled, title="After the last stop", severity="warning", markup=False, timeout=30)
-        self.session.subscribe_settled(lambda settled: self.notify(  # sends Twilio left unanswered, settled later
-            settled, title="Checked with Twilio", severity="warning", markup=False, timeout=30))
+        self.session.subscribe_settled(self._settled)  # sends Twilio left unanswered, settled later
         self._follow_sends(self.session)
         with contextlib.suppress(OutboundError):  # the palette then offers only "Become Available"
             self.activity_names = await self.session.activity_names()
@@ -199,6 +199,13 @@ class OutboundPanelApp(App[None]):
         self._show_agent()
         panel.recheck_customer()  # a number typed while connecting: its customer is looked up now
         self.set_interval(self.AGENT_REFRESH_SECONDS, self._refresh_agent)
+
+    def _settled(self, settled: Settled) -> None:
+        self.notify(settled.sentence, title="Checked with Twilio", severity="warning", markup=False, timeout=30)
+        panel = self.query_one(OutboundPanel)
+        if settled.result is None and settled.send_id == panel.unknown_send_id:  # it did not go: it may go again
+            panel.sent_version = panel.unknown_send_id = None
+            panel.show_status(f"{settled.sentence} The draft can be sent again.", "info")
 
     def _show_agent(self, stale: bool = False) -> None:
         """The agent's activity as last read; `stale`: TaskRouter did not answer the last read (shown as such)."""
@@ -382,7 +389,9 @@ class OutboundPanelApp(App[None]):
             panel.refuse(problem)
             return
         if panel.already_sent:
-            panel.refuse("This message went out already: change it (or the number) to send again.")
+            panel.refuse("This message may have gone out already; Twilio is being asked: change it to send it "
+                         "again now." if panel.unknown_send_id else
+                         "This message went out already: change it (or the number) to send again.")
             return
         panel.set_sending(True)
         panel.show_status(f"Sending ({MODE_LABELS[mode].lower()})…", "progress")
@@ -400,8 +409,8 @@ class OutboundPanelApp(App[None]):
         except OutboundError as error:
             panel.show_status(str(error), "error")
             self.notify(str(error), severity="error", markup=False)
-            if isinstance(error, SendFailed) and error.reached_customer is None:
-                panel.sent_version = version  # it may have gone: not again unless changed
+            if isinstance(error, SendFailed) and error.reached_customer is None:  # it may have gone:
+                panel.sent_version, panel.unknown_send_id = version, error.send_id  # not again until known
         else:
             sentence = sent_sentence(result)  # the number as the send parsed it, once
             panel.show_status(sentence, "success")

@@ -72,6 +72,7 @@ class OutboundPanel(Vertical):
         self.sending = False
         self.draft_version = 0  # bumped by every change to the draft (the mode is not the draft)
         self.sent_version: int | None = None  # the draft_version that went out: the same draft does not go twice
+        self.unknown_send_id: str | None = None  # …or that may have: its send, until a look-up says
         self.offline_as: str | None = None  # the agent's activity while they cannot send
         self._offline_refused = False  # the status line says a send was refused for that
         self._refused_at: int | None = None  # the draft_version a refusal on the status line is about
@@ -187,6 +188,7 @@ class OutboundPanel(Vertical):
     def show_status(self, text: str, kind: str = "info") -> None:
         style = {"info": "", "progress": "italic", "success": "green", "error": "bold red"}[kind]
         self.query_one("#status", Static).update(literal(text, style))
+        self._refused_at = None  # a new sentence: not the refusal that a change of the draft takes away
 
     def set_offline(self, activity: str | None, available_key: str = "f3") -> None:
         """Says sending is off while the agent is not available (`activity`), and the key that changes that; the
