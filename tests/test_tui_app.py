@@ -73,3 +73,18 @@ async def test_a_history_file_that_cannot_be_used_is_said_as_such_not_as_a_conne
     shown = " ".join((await _shown(app, "#status")).split())
     assert shown.startswith(f"The history file {path} cannot be used (") and "move it away" in shown
     assert app.return_code in (None, 0)  # told, not crashed
+
+
+async def test_an_outage_at_start_is_tried_again_until_it_connects(sim: Simulator, tmp_path: Path) -> None:
+    sim.fault(r"/v1/Workspaces/WS[0-9a-f]+/Workers", method="GET", status=503, times=4)  # every read of the first try
+    settings = settings_for(sim, tmp_path)
+    app = OutboundPanelApp(settings, lambda: connect(settings), where(settings))
+    app.connect_retry = 0.2
+    async with app.run_test(size=(80, 24)) as pilot:
+        bar = app.query_one("#agent-bar", Static)
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "Alice Johnson (alice@example.com)" in str(bar.render()):
+                break
+        assert app.session is not None  # connected on the second try, without a restart
+        assert "Alice Johnson (alice@example.com)" in str(bar.render())

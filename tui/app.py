@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL, ActionVetoed, TogglePanelPayload
-from core.errors import LocalFileError, OutboundError, SendFailed
+from core.errors import LocalFileError, OutboundError, RateLimited, SendFailed, TwilioUnavailable
 from core.events import CustomerReplied, MessageStatusChanged, StatusEvent, TaskStatusChanged
 from core.history import SendRecord
 from core.models import SendMode
@@ -100,6 +100,7 @@ class OutboundPanelApp(App[None]):
         self.connect = connect  # opens the session (and the embedded simulator, in demo mode)
         self.where = where  # what the agent is connecting to, until the session says it exactly
         self.not_connected = f"Still connecting to {where}"  # why a send cannot go yet, until connected
+        self.connect_retry = 5.0  # seconds before connecting again after Twilio was unreachable (then doubling)
         self.agent_read_at: datetime | None = None  # when the agent's activity was last read from TaskRouter
         self.agent_stale = False  # the last read of it failed
         self.answering = False  # an accept or reject of a task offered is on its way
@@ -184,6 +185,10 @@ class OutboundPanelApp(App[None]):
         except (OutboundError, OSError) as error:  # OSError: the embedded simulator's port is taken
             self.not_connected = str(error) if isinstance(error, LocalFileError) else \
                 f"Could not connect to {self.where}: {error}"
+            if isinstance(error, (TwilioUnavailable, RateLimited)):  # passing trouble: tried again, later each time
+                self.not_connected += f" Trying again in {self.connect_retry:g} s."
+                self.set_timer(self.connect_retry, self._connect)
+                self.connect_retry = min(self.connect_retry * 2, 60.0)
             panel.show_status(self.not_connected, "error")
             return
         self.session.bus.register(TOGGLE_OUTBOUND_MESSAGE_PANEL, TogglePanelPayload, self._toggle_panel)
