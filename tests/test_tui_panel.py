@@ -370,6 +370,7 @@ async def test_an_unchanged_agent_refresh_redraws_nothing(backend: SimBackend, m
     ("\uff14\uff11\uff15\uff15\uff15\uff15\uff12\uff10\uff13\uff14", "4155552034", None),
     ("Tel: 415-555-2035", "4155552035", "Pasted 4155552035 into To; left out 'Tel:' (not part of a phone number)."),
     ("call me", "", "Nothing to paste into To: 'call me' holds no digits."),
+    ("+1 415 555 0100\r\n+1 415 555 0101", "", "Not pasted into To: the paste holds 2 numbers, one a line; paste one."),
 ])
 async def test_a_pasted_number_lands_in_to_as_digits_and_says_what_it_left_out(
         backend: SimBackend, pasted: str, field: str, told: str | None) -> None:

@@ -25,6 +25,11 @@ class PhoneInput(Input):
     def _on_paste(self, event: events.Paste) -> None:
         event.stop()
         event.prevent_default()  # not Input's own paste, which drops the whole paste when one character is off
+        numbers = [line for line in event.text.splitlines() if number_from_paste(line)[0]]
+        if len(numbers) > 1:
+            self.notify(f"Not pasted into To: the paste holds {len(numbers)} numbers, one a line; paste one.",
+                        severity="warning", markup=False)
+            return
         number, dropped = number_from_paste(event.text)
         if not number:
             self.notify(f"Nothing to paste into To: {event.text.strip()[:40]!r} holds no digits.",
