@@ -12,7 +12,7 @@ from textual.widgets import Button, Input, Select, TextArea
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL
 from sim import seed
 from tests.outbound_fixtures import project_settings
-from tests.tui_fixtures import (SimBackend, backend, paste, settle, sim_of, text_of,  # noqa: F401 (fixture)
+from tests.tui_fixtures import (SimBackend, backend, burst, paste, settle, sim_of, text_of,  # noqa: F401 (fixture)
                                  type_draft, type_keys, type_text, until)
 from tui.screens.help import HelpScreen
 from tui.widgets.panel import OutboundPanel
@@ -466,12 +466,7 @@ async def test_a_paste_waits_for_the_keys_typed_before_it(backend: SimBackend) -
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        driver = app._driver
-        assert driver is not None
-        for event in (*(events.Key(k, c) for k, c in (("9", "9"), ("9", "9"), ("9", "9"), ("backspace", None),
-                                                      ("backspace", None), ("backspace", None))),
-                      events.Paste("415-555-0102")):
-            event.set_sender(app)
-            driver.send_message(event)  # all at once, as a terminal delivers them to a busy app
+        keys = [events.Key(key, char) for key, char in [("9", "9")] * 3 + [("backspace", None)] * 3]
+        await burst(pilot, *keys, events.Paste("415-555-0102"))
         await settle(pilot)
         assert app.query_one("#destination", Input).value == "4155550102"

@@ -111,10 +111,14 @@ async def type_keys(pilot: Pilot, *keys: str) -> None:
 
 
 async def _burst(pilot: Pilot, keys: list[tuple[str, str | None]]) -> None:
+    await burst(pilot, *(events.Key(key, character) for key, character in keys))
+
+
+async def burst(pilot: Pilot, *sent: events.Key | events.Paste) -> None:
+    """Keys and pastes as the terminal delivers them to a busy app: all at once, then the app settles."""
     driver = pilot.app._driver
     assert driver is not None
-    for key, character in keys:
-        event = events.Key(key, character)
+    for event in sent:
         event.set_sender(pilot.app)
         driver.send_message(event)
     await pilot.pause()
