@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections import deque
 from datetime import datetime
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from textual import events, on, work
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
@@ -25,6 +23,7 @@ from core.history import SendRecord
 from core.models import SendMode
 from core.settings import Settings
 from tui.commands import SENT, sent_sentence
+from tui.key_gate import OneKeyAtATime
 from tui.screens.help import HelpScreen
 from tui.screens.sends import SendsScreen
 from tui.screens.workspace import WorkspaceScreen
@@ -55,10 +54,7 @@ class SendUpdated(Message):
     event: StatusEvent
 
 
-KEY_QUIET_TRIES = 50  # event loop turns a key may wait for the last one to settle
-
-
-class OutboundPanelApp(App[None]):
+class OutboundPanelApp(OneKeyAtATime, App[None]):
     """Bindings (ids remappable under [ui.keys]): ctrl+s send in the chosen mode, ctrl+o send and open chat,
     ctrl+r send and route the reply to me, ctrl+t send and route it to any agent, f2 toggle the panel,
     f3 become available, f4 my outbound messages, f5 read the templates again, f6 my chats, f8 / f9 accept / reject a
@@ -104,48 +100,10 @@ class OutboundPanelApp(App[None]):
         self.agent_read_at: datetime | None = None  # when the agent's activity was last read from TaskRouter
         self.agent_stale = False  # the last read of it failed
         self.answering = False  # an accept or reject of a task offered is on its way
-        self._held_keys: deque[events.Key | events.Paste] = deque()  # what arrived while the last key was handled
-        self._key_busy = False
-        self._key_gate: asyncio.Task[None] | None = None
         self.session: "Session | None" = None
         self.activity_names: list[str] = []
         self.current: str | None = None  # the send shown under the panel (message SID)
         self._exit_stack = contextlib.AsyncExitStack()
-
-    async def on_event(self, event: events.Event) -> None:
-        """Keys from the terminal one at a time: the next is let in once the last one and what it set off (a field
-        shown or hidden, a focus moved) have been handled, so keys that arrive together (a busy moment, a burst)
-        land where they would have landed typed slowly. Textual hands a key to the focused widget and goes on to
-        the next at once, so a Backspace ran after the letters typed behind it, or digits went to a field being
-        hidden."""
-        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:  # a paste waits its turn too
-            if not getattr(event, "_released", False) and (self._key_busy or self._held_keys):
-                self._held_keys.append(event)
-                return
-            self._key_busy = True
-            await super().on_event(event)
-            self._key_gate = asyncio.get_running_loop().create_task(self._next_key_when_quiet())
-            return
-        await super().on_event(event)
-
-    async def _next_key_when_quiet(self) -> None:
-        quiet = 0
-        for _ in range(KEY_QUIET_TRIES):  # each a turn of the event loop; bounded, so a busy app still takes keys
-            await asyncio.sleep(0)
-            quiet = quiet + 1 if self._quiet() else 0
-            if quiet >= 3:  # three turns in a row: what the key set off has run its course
-                break
-        if self._held_keys:
-            key = self._held_keys.popleft()
-            key._released = True  # type: ignore[attr-defined]
-            self.post_message(key)
-        else:
-            self._key_busy = False
-
-    def _quiet(self) -> bool:
-        """No message waiting anywhere on the screen (the app's own queue aside: it may hold the next key)."""
-        return all(node._message_queue.empty() and node._pending_message is None
-                   for node in self.screen.walk_children(with_self=True))
 
     def get_default_screen(self) -> Screen[None]:
         screen: Screen[None] = Screen(id="_default")
