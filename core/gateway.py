@@ -43,7 +43,10 @@ class TwilioGateway:
     async def call(self, what: str, call: Awaitable[T]) -> T:
         """Awaits one SDK call within the deadline; every failure becomes a typed error naming `what`."""
         try:
-            return await asyncio.wait_for(call, self.deadline)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that lands as the call
+            # ends, and a watcher stopped at exit then polls on forever (the process never ends)
+            async with asyncio.timeout(self.deadline):
+                return await call
         except TimeoutError:
             raise TwilioUnavailable(f"Twilio did not answer in time while {what}.", timed_out=True) from None
         except (aiohttp.ClientError, OSError) as error:

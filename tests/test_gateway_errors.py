@@ -256,3 +256,16 @@ def test_decoding_takes_every_escape_in_either_case_and_leaves_other_text_alone(
 def test_every_seeded_worker_decodes_to_its_friendly_name() -> None:
     for worker in seed.WORKERS:
         assert decode_identity(encode_identity(worker.friendly_name)) == worker.friendly_name
+
+
+async def test_a_cancel_that_lands_as_a_call_ends_is_not_lost(make_gateway: MakeGateway) -> None:
+    """Python 3.11's asyncio.wait_for returns the result and drops a cancel that lands as the call ends: the status
+    watcher stopped at exit then polled on forever, and `outbound-panel send` never returned (found by bench/cli.py)."""
+    gateway = await make_gateway()
+    answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    calling = asyncio.create_task(gateway.call("reading something", answer))
+    await asyncio.sleep(0)  # the call is waiting for its answer
+    answer.set_result("the answer")
+    calling.cancel()  # in the same loop turn: the stop wins
+    with pytest.raises(asyncio.CancelledError):
+        await calling
