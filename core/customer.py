@@ -43,6 +43,7 @@ class CustomerStatus(BaseModel):
     last_inbound: datetime | None  # when this customer last wrote to this sender, on this channel
     opted_out: bool
     checked_at: datetime
+    sender: str | None = None  # our number it is about (E.164), when known
 
     def window_closes_at(self) -> datetime | None:
         return self.last_inbound + WINDOW if self.last_inbound is not None else None
@@ -83,7 +84,7 @@ async def customer_status(gateway: TwilioGateway, address: str, proxy_address: s
             last_inbound = theirs[0].date_created
             break
     return CustomerStatus(last_inbound=last_inbound, opted_out=keyword == "out" or opted_out_by_failure,
-                          checked_at=now)
+                          checked_at=now, sender=proxy_address.removeprefix("whatsapp:"))
 
 
 async def _our_message_refused(gateway: TwilioGateway, conversation_sid: str, messages: list[MessageView],

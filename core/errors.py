@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class OutboundError(Exception):
     """Base of every error core reports. `str(error)` is the sentence for the agent."""
 
 
+# what a refused draft would have to change: its number, sender, text or template (its variables), or what
+# Twilio's state rules out: the template's WhatsApp approval, the customer's opt-out or WhatsApp window
+Field = Literal["destination", "sender", "body", "template", "approval", "opted_out", "window"]
+
+
 class InvalidSend(OutboundError):
     """The draft cannot be sent as it is; nothing was sent to Twilio."""
 
-    def __init__(self, field: str, sentence: str) -> None:
+    def __init__(self, field: Field, sentence: str) -> None:
         super().__init__(sentence)
-        self.field = field  # which input is wrong: destination, sender, body, template, …
+        self.field = field  # what to change
 
 
 class LocalFileError(OutboundError):

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.canned import spoken_list, unfilled
 from core.errors import InvalidSend
 from core.phone import as_e164, display, parse_destination
-from core.settings import SendersSettings, Settings
+from core.settings import SendersSettings
 
 MAX_BODY = 1600  # Twilio's limit for a Conversations message body
 _CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
@@ -80,6 +80,19 @@ class SendResult(BaseModel):
         return self.request.mode
 
 
+def body_problem(body: str, channel: Channel | str) -> InvalidSend | None:
+    """Why this text cannot be a message (a new one or a reply in a chat), or None."""
+    if not body.strip():
+        other = " (or choose a template)" if Channel(channel) is Channel.WHATSAPP else ""
+        return InvalidSend("body", f"Write a message{other} before sending.")
+    if len(body) > MAX_BODY:
+        return InvalidSend("body", f"The message is {len(body)} characters; Twilio accepts at most {MAX_BODY}.")
+    if names := unfilled(body):
+        return InvalidSend("body", f"Replace {spoken_list(['{' + name + '}' for name in names])} in the message "
+                                   "before sending.")
+    return None
+
+
 def prepare_send(
     *,
     channel: Channel | str,
@@ -109,13 +122,8 @@ def prepare_send(
     if content_sid is not None and not _CONTENT_SID.fullmatch(content_sid):
         raise InvalidSend("template", f"{content_sid!r} is not a content template SID (HX followed by 32 hex digits).")
     if not content_sid:
-        if text is None:
-            raise InvalidSend("body", "Write a message (or choose a template) before sending.")
-        if len(text) > MAX_BODY:
-            raise InvalidSend("body", f"The message is {len(text)} characters; Twilio accepts at most {MAX_BODY}.")
-        if names := unfilled(text):
-            listed = spoken_list(["{" + name + "}" for name in names])
-            raise InvalidSend("body", f"Replace {listed} in the message before sending.")
+        if problem := body_problem(body or "", channel):
+            raise problem
     # Twilio refuses a blank variable (21656) rather than falling back to the template's default
     elif blank := [name for name, value in (content_variables or {}).items() if not value.strip()]:
         raise InvalidSend("template", f"Fill in {spoken_list(['{{' + name + '}}' for name in blank])}.")
@@ -129,27 +137,6 @@ def prepare_send(
         content_variables=content_variables or {},
         customer_name=customer_name,
     )
-
-
-def check_draft(
-    settings: Settings,
-    *,
-    channel: Channel | str,
-    destination: str,
-    sender: str,
-    body: str | None,
-    content_sid: str | None = None,
-    mode: SendMode | str = SendMode.WAIT_ME,
-    content_variables: dict[str, str] | None = None,
-) -> InvalidSend | None:
-    """Why this draft cannot be sent (the same checks as a send, no Twilio call), or None when it can."""
-    try:
-        prepare_send(channel=channel, destination=destination, sender=sender, mode=mode,
-                     senders=settings.senders, body=body, content_sid=content_sid,
-                     content_variables=content_variables, region=settings.ui.phone_region)
-    except InvalidSend as error:
-        return error
-    return None
 
 
 def json_object(text: str | None) -> dict[str, Any]:

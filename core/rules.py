@@ -4,7 +4,7 @@ opt-out) and the template chosen are passed in when known.
 
     problem = check_send(settings, payload, customer=status, template=template, now=now)   # InvalidSend | None
     problem = check_reply(chat, body, customer, now, template, values)                     # for a chat
-    problem.field   # destination, sender, body, template, opted_out or window: what to change
+    problem.field   # what to change (core.errors.Field); in REFUSALS: what Twilio's state rules out
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from core.errors import InvalidSend
-from core.models import MAX_BODY, Channel, SendMode, prepare_send
+from core.canned import spoken_list
+from core.errors import Field, InvalidSend
+from core.models import Channel, SendMode, body_problem, prepare_send
 from core.phone import display, parse_destination
-from core.templates import WINDOW_CLOSED, ContentTemplate, template_problem
+from core.templates import NOT_APPROVED, ContentTemplate
 
 if TYPE_CHECKING:
     from core.actions import SendOutboundMessagePayload
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from core.customer import CustomerStatus
     from core.settings import Settings
 
+WINDOW_CLOSED = "The WhatsApp 24-hour window is closed: choose an approved template."
+# refusals no rewording of the draft gets through: the customer's or the template's state at Twilio
+REFUSALS: frozenset[Field] = frozenset({"opted_out", "window", "approval"})
 
 
 def check_send(settings: Settings, *, channel: Channel | str, destination: str, sender: str, mode: SendMode | str,
@@ -47,9 +51,7 @@ def check_send(settings: Settings, *, channel: Channel | str, destination: str, 
         return error
     # a variable left out is sent by Twilio with the template's default; one sent blank is refused (prepare_send)
     filled = {**template.defaults, **values} if template is not None else values
-    if whatsapp and (problem := template_problem(template, filled, window_open)):
-        return InvalidSend("template", problem)
-    return None
+    return template_problem(template, filled, window_open) if whatsapp and template is not None else None
 
 
 def check_payload(settings: Settings, payload: SendOutboundMessagePayload, **known: object) -> InvalidSend | None:
@@ -61,25 +63,32 @@ def check_payload(settings: Settings, payload: SendOutboundMessagePayload, **kno
 
 def check_reply(chat: Chat, body: str, customer: CustomerStatus | None, now: datetime,
                 template: ContentTemplate | None = None, values: Mapping[str, str] | None = None) -> InvalidSend | None:
-    """Why this reply in a chat cannot go, or None: the same rules, for a conversation that exists. `template`: a
+    """Why this reply in a chat cannot go, or None: the same rules and sentences as a new message. `template`: a
     WhatsApp content template sent instead of `body`, with its `values`."""
     if customer is not None and customer.opted_out:
-        return opted_out(chat.customer, None)
+        return opted_out(chat.customer, customer.sender)
     window_open = None if customer is None else customer.window_open(now)
     if template is not None:
-        problem = template_problem(template, values or {}, window_open)
-        return InvalidSend("template", problem) if problem else None
+        return template_problem(template, values or {}, window_open)
     if chat.channel == "whatsapp" and window_open is False:
         return InvalidSend("window", WINDOW_CLOSED)
-    if not body.strip():
-        return InvalidSend("body", "Type a reply first.")
-    if len(body) > MAX_BODY:
-        return InvalidSend("body", f"The reply is {len(body)} characters; Twilio accepts at most {MAX_BODY}.")
+    return body_problem(body, Channel.WHATSAPP if chat.channel == "whatsapp" else Channel.SMS)
+
+
+def template_problem(template: ContentTemplate, values: Mapping[str, str],
+                     window_open: bool | None) -> InvalidSend | None:
+    """Why this content template cannot go with these values, or None; `window_open` None: not known (yet)."""
+    if not template.approved and not window_open:
+        why = NOT_APPROVED.get(template.whatsapp_status, f"is not approved by WhatsApp ({template.whatsapp_status})")
+        return InvalidSend("approval", f"{template.name} {why}: outside the 24-hour window only approved templates "
+                                       "can be sent.")
+    if missing := template.missing(values):
+        return InvalidSend("template", f"Fill in {spoken_list(['{{' + name + '}}' for name in missing])}.")
     return None
 
 
 def opted_out(destination: str, sender: str | None, region: str = "US") -> InvalidSend:
-    """The customer replied STOP to this sender (None: the chat's own number)."""
+    """The customer replied STOP to this sender (None: not known which, the chat's own number)."""
     try:
         customer = display(parse_destination(destination, region))
     except InvalidSend:

@@ -9,7 +9,7 @@
         await session.chats.my_chats()         # the agent's chat tasks (core/chats.py): reply, end, complete
         session.follow_chats(chats); session.subscribe_chats(callback)  # their customers' messages, live
         await session.answer_offer(event, accept=True)   # a task reserved for this agent
-        check_draft(settings, ...)             # live "send unavailable: <reason>", no Twilio call
+        core.rules.check_send(settings, ...)   # live "send unavailable: <reason>", no Twilio call
         await session.customer_status("whatsapp", "+14155550100", "+14155238886")  # window open? opted out?
         await session.templates()              # WhatsApp content templates, read once (settings' allow-list)
 
@@ -292,9 +292,11 @@ class Session:
 
 @asynccontextmanager
 async def open_session(settings: Settings, deadline: float = 10.0, *, history_path: Path | str | None = None,
-                       watcher: Callable[[TwilioGateway], StatusWatcher] = StatusWatcher) -> AsyncIterator[Session]:
-    """Signs the configured agent in (their worker must exist), resumes following their unfinished sends;
-    stops the watcher and closes the history and the Twilio client at exit.
+                       watcher: Callable[[TwilioGateway], StatusWatcher] = StatusWatcher,
+                       resume: bool = True) -> AsyncIterator[Session]:
+    """Signs the configured agent in (their worker must exist), resumes following their unfinished sends (not
+    with `resume` False: a one-shot command follows only its own); stops the watcher and closes the history and the
+    Twilio client at exit.
 
     Needs Twilio credentials in `settings` (the embedded simulator's demo ones will do). The history is
     `history_path`, else core.history.default_path() (the user data dir)."""
@@ -315,7 +317,7 @@ async def open_session(settings: Settings, deadline: float = 10.0, *, history_pa
             replies, session.drafts = await recover_replies(gateway, journal)
             session.recovered = [found.sentence for found in settled] + replies
             service.journal = session.journal = journal
-            for record in history.unfinished():
+            for record in history.unfinished() if resume else ():
                 session.watcher.follow(record.result, resumed=True)
             for found in settled:
                 if found.result is not None:  # it went out: it joins the history and is followed, from its start

@@ -6,7 +6,6 @@ content template (ContentSid + ContentVariables); free text fails with 63016.
     catalog = TemplateCatalog(gateway, settings.whatsapp.template_filters)
     templates = await catalog.templates()          # one ContentAndApprovals request, then cached
     template.render({"1": "Ana"})                  # exactly what the customer reads
-    template_problem(template, values, window_open)  # why it cannot be sent, or None
 """
 
 from __future__ import annotations
@@ -18,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.canned import spoken_list
 
 if TYPE_CHECKING:
     from core.gateway import TwilioGateway
 
 # Twilio's `{{1}}` / `{{first_name}}`, spaces inside the braces allowed (the simulator reads them the same way)
 _PLACEHOLDER = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
-_NOT_APPROVED = {
+NOT_APPROVED = {  # what a template's WhatsApp approval status means for the agent
     "pending": "is pending WhatsApp approval",
     "received": "is pending WhatsApp approval",
     "rejected": "was rejected by WhatsApp",
@@ -87,24 +85,6 @@ def _whatsapp_status(approval_requests: Any) -> str:
     nested = approval.get("whatsapp")
     status = approval.get("status") or (nested.get("status") if isinstance(nested, dict) else None)
     return str(status or "unsubmitted").lower()
-
-
-WINDOW_CLOSED = "The WhatsApp 24-hour window is closed: choose an approved template."
-
-
-def template_problem(template: ContentTemplate | None, values: Mapping[str, str],
-                     window_open: bool | None) -> str | None:
-    """Why this WhatsApp draft cannot go out as it is, as the agent should read it; None when it can.
-
-    `template` None means free text; `window_open` None means the window is not known (yet)."""
-    if template is None:
-        return WINDOW_CLOSED if window_open is False else None
-    if not template.approved and not window_open:
-        why = _NOT_APPROVED.get(template.whatsapp_status, f"is not approved by WhatsApp ({template.whatsapp_status})")
-        return f"{template.name} {why}: outside the 24-hour window only approved templates can be sent."
-    if missing := template.missing(values):
-        return f"Fill in {spoken_list(['{{' + name + '}}' for name in missing])}."
-    return None
 
 
 class TemplateCatalog:

@@ -20,7 +20,7 @@ async def get_requests(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "requests": [
-                {"method": r.method, "path": r.path, "status": r.status,
+                {"method": r.method, "path": r.path, "status": r.status, "started": round(r.started, 4),
                  "duration": round(r.duration, 4), "fault": r.fault}
                 for r in log
             ]

@@ -8,7 +8,8 @@ import pytest
 
 from core.canned import PLACEHOLDER, fill, placeholder_values, spoken_list, unfilled
 from core.errors import InvalidSend
-from core.models import check_draft, prepare_send
+from core.models import prepare_send
+from core.rules import check_send
 from core.session import open_session
 from core.settings import SendersSettings
 from sim.server import Simulator
@@ -85,12 +86,12 @@ def test_prepare_send_takes_a_message_once_the_agent_replaced_the_placeholder() 
     assert request.body == "Hi Jane, Alice here."
 
 
-async def test_check_draft_blocks_a_leftover_placeholder_without_calling_twilio(sim: Simulator, tmp_path: Path) -> None:
+async def test_check_send_blocks_a_leftover_placeholder_without_calling_twilio(sim: Simulator, tmp_path: Path) -> None:
     settings = settings_for(sim, tmp_path)
     async with open_session(settings) as session:
         before = len(twilio_requests(sim))
-        error = check_draft(settings, channel="whatsapp", destination=JANE.address, sender=WA_SENDER,
-                            body="Hi {customer_name}!")
+        error = check_send(settings, channel="whatsapp", destination=JANE.address, sender=WA_SENDER,
+                           mode="wait_me", body="Hi {customer_name}!")
         with pytest.raises(InvalidSend) as refused:
             await session.send({"destination": JANE.address, "callerId": SMS_SENDER, "body": "Hi {customer_name}!",
                                 "routeToMe": True})

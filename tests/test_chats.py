@@ -244,11 +244,13 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 @pytest.mark.parametrize(("channel", "body", "wrote_ago", "opted_out", "problem"), [
     ("sms", "Hello", None, False, None),
-    ("sms", "   ", None, False, "Type a reply first."),
-    ("sms", "x" * 1601, None, False, "The reply is 1601 characters; Twilio accepts at most 1600."),
+    ("sms", "   ", None, False, "Write a message before sending."),  # the send path's sentences (core.rules)
+    ("sms", "x" * 1601, None, False, "The message is 1601 characters; Twilio accepts at most 1600."),
+    ("sms", "Hi {customer_name}", None, False, "Replace {customer_name} in the message before sending."),
     ("sms", "Hello", None, True, "+1 415-555-0100 opted out of messages from this number (they replied STOP): "
                                  "Twilio would not deliver it (error 21610)."),
     ("whatsapp", "Hello", timedelta(hours=23, minutes=59), False, None),
+    ("whatsapp", "", timedelta(hours=1), False, "Write a message (or choose a template) before sending."),
     ("whatsapp", "Hello", timedelta(hours=24, seconds=1), False,
      "The WhatsApp 24-hour window is closed: choose an approved template."),
     ("whatsapp", "Hello", None, False, "The WhatsApp 24-hour window is closed: choose an approved "

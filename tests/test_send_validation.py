@@ -133,7 +133,9 @@ def test_no_sender_configured_for_the_channel() -> None:
 
 @pytest.mark.parametrize("body", [None, "", "   ", "\n\t "])
 def test_blank_body(body: str | None) -> None:
-    assert refusal(body=body) == ("body", "Write a message (or choose a template) before sending.")
+    assert refusal(body=body) == ("body", "Write a message before sending.")
+    assert refusal(body=body, channel="whatsapp", sender="+14155238886") == (
+        "body", "Write a message (or choose a template) before sending.")  # WhatsApp offers templates
 
 
 def test_body_over_the_limit() -> None:

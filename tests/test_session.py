@@ -11,7 +11,7 @@ from twilio.rest import Client
 from core.actions import SEND_OUTBOUND_MESSAGE, SendOutboundMessagePayload
 from core.errors import InvalidSend, NotFound
 from core.models import SendMode, SendResult
-from core.models import check_draft
+from core.rules import check_send
 from core.session import Session, open_session
 from core.settings import Settings
 from sim import seed
@@ -194,31 +194,31 @@ def settings(tmp_path: Path) -> Settings:
     return project_settings(tmp_path)
 
 
-def test_check_draft_passes_a_good_draft(settings: Settings) -> None:
-    assert check_draft(settings, channel="sms", destination="(415) 555-0100", sender=SMS_SENDER,
-                       body="Hello") is None
-    assert check_draft(settings, channel="whatsapp", destination="+14155550100", sender=seed.WHATSAPP_SENDERS[0],
+def test_check_send_passes_a_good_draft(settings: Settings) -> None:
+    assert check_send(settings, channel="sms", destination="(415) 555-0100", sender=SMS_SENDER, mode="wait_me",
+                      body="Hello") is None
+    assert check_send(settings, channel="whatsapp", destination="+14155550100", sender=seed.WHATSAPP_SENDERS[0],
                        body=None, content_sid=seed.TEMPLATES[0].sid, mode="open_chat") is None
 
 
 @pytest.mark.parametrize(("draft", "field", "sentence"), [
     ({"destination": "+1 415 555 01"}, "destination", "+1 41555501 is not a valid phone number: it is too short."),
     ({"destination": ""}, "destination", "Type the customer's phone number."),
-    ({"body": "  "}, "body", "Write a message (or choose a template) before sending."),
+    ({"body": "  "}, "body", "Write a message before sending."),
     ({"sender": "+15017129999"}, "sender",
      "+1 501-712-9999 is not an SMS sender here (senders: +1 501-712-2661, +1 501-712-2662)."),
 ])
-def test_check_draft_returns_the_reason_instead_of_raising(
+def test_check_send_returns_the_reason_instead_of_raising(
     settings: Settings, draft: dict[str, str], field: str, sentence: str
 ) -> None:
     fields = {"channel": "sms", "destination": "+14155550100", "sender": SMS_SENDER, "body": "Hello", **draft}
-    error = check_draft(settings, **fields)
+    error = check_send(settings, mode="wait_me", **fields)
     assert isinstance(error, InvalidSend)
     assert (error.field, str(error)) == (field, sentence)
 
 
-def test_check_draft_reads_national_numbers_in_the_configured_region(settings: Settings, tmp_path: Path) -> None:
+def test_check_send_reads_national_numbers_in_the_configured_region(settings: Settings, tmp_path: Path) -> None:
     draft = {"channel": "sms", "destination": "020 7946 0958", "sender": SMS_SENDER, "body": "Hello"}
-    us = check_draft(settings, **draft)
+    us = check_send(settings, mode="wait_me", **draft)
     assert us is not None and us.field == "destination"
-    assert check_draft(project_settings(tmp_path, ui={"phone_region": "GB"}), **draft) is None
+    assert check_send(project_settings(tmp_path, ui={"phone_region": "GB"}), mode="wait_me", **draft) is None

@@ -105,6 +105,7 @@ async def test_admin_endpoints_set_faults_and_read_the_log(sim: Simulator, clien
         async with admin.get("/_sim/requests") as r:
             logged = (await r.json())["requests"]
         assert [(x["method"], x["path"], x["status"]) for x in logged][-2] == ("POST", "/v1/Conversations", 500)
+        assert logged[-2]["started"] + logged[-2]["duration"] <= logged[-1]["started"]  # for round trips (bench/cli.py)
         async with admin.post("/_sim/faults", json={"bogus": 1}) as r:
             assert r.status == 400
         async with aiohttp.ClientSession(sim.base_url) as anonymous, anonymous.get("/_sim/requests") as r:

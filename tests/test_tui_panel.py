@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from textual import events
 from textual.command import CommandList
-from textual.widgets import Button, Input, Select, TextArea
+from textual.widgets import Button, Input, RadioButton, Select, TextArea
 
 from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL
+from core.links import message_link
 from sim import seed
 from tests.outbound_fixtures import project_settings
 from tests.tui_fixtures import (SimBackend, backend, burst, paste, settle, sim_of, text_of,  # noqa: F401 (fixture)
@@ -101,12 +102,37 @@ async def test_letters_never_reach_the_destination(backend: SimBackend) -> None:
         assert text_of(app, "#destination-mark") == "✓ +1 415-555-0100"
 
 
+async def test_a_link_opens_the_panel_with_its_draft_and_the_cursor_at_the_end_of_the_message(
+        backend: SimBackend) -> None:
+    app = backend.app(message_link("whatsapp:+14155550100?body=Hi%20Jane"))  # her WhatsApp window is open
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.query_one("#whatsapp", RadioButton).value
+        assert app.query_one("#destination", Input).value == "+14155550100"
+        assert app.focused is app.query_one("#body", TextArea)
+        await type_text(pilot, ", your order is ready")
+        assert app.query_one("#body", TextArea).text == "Hi Jane, your order is ready"
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: text_of(app, "#status").startswith("Sent to +1 415-555-0100"))
+        sent = [m.body for c in sim_of(backend).world.conversations.conversations.values() for m in c.messages]
+        assert sent.count("Hi Jane, your order is ready") == 1
+
+
+async def test_a_link_without_a_number_waits_for_it_in_to(backend: SimBackend) -> None:
+    app = backend.app(message_link("sms:?body=Your%20code%20is%20ready"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.query_one("#sms", RadioButton).value
+        assert app.focused is app.query_one("#destination", Input)
+        assert app.query_one("#body", TextArea).text == "Your code is ready"
+
+
 async def test_empty_body_blocks_send(backend: SimBackend) -> None:
     app = backend.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await type_text(pilot, "4155550100")
-        assert text_of(app, "#problem") == "Send unavailable: Write a message (or choose a template) before sending."
+        assert text_of(app, "#problem") == "Send unavailable: Write a message before sending."
         before = len(sim_of(backend).world.log)
         await pilot.press("ctrl+r")
         await settle(pilot)

@@ -15,6 +15,7 @@ from textual.keys import _character_to_key, key_to_character
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from core.links import Prefill
 from core.session import Session, open_session
 from core.settings import Settings
 from sim.server import Simulator
@@ -46,8 +47,8 @@ class SimBackend:
             async with open_session(settings, watcher=sim_watcher(self.simulator)) as session:
                 yield session, "simulator"
 
-    def app(self) -> OutboundPanelApp:
-        return OutboundPanelApp(self.settings, self.connect, "the embedded Twilio simulator")
+    def app(self, prefill: Prefill | None = None) -> OutboundPanelApp:
+        return OutboundPanelApp(self.settings, self.connect, "the embedded Twilio simulator", prefill=prefill)
 
 
 def shown_in(timeline: Timeline) -> str:

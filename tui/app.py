@@ -20,6 +20,7 @@ from core.actions import TOGGLE_OUTBOUND_MESSAGE_PANEL, ActionVetoed, TogglePane
 from core.errors import LocalFileError, OutboundError, RateLimited, SendFailed, TwilioUnavailable
 from core.events import CustomerReplied, MessageStatusChanged, StatusEvent, TaskStatusChanged
 from core.history import SendRecord
+from core.links import Prefill
 from core.models import SendMode
 from core.settings import Settings
 from tui.commands import SENT, sent_sentence
@@ -89,8 +90,10 @@ class OutboundPanelApp(OneKeyAtATime, App[None]):
     ]
     AGENT_REFRESH_SECONDS = 15.0
 
-    def __init__(self, settings: Settings, connect: Connect, where: str, warnings: Sequence[str] = ()) -> None:
+    def __init__(self, settings: Settings, connect: Connect, where: str, warnings: Sequence[str] = (),
+                 prefill: Prefill | None = None) -> None:
         super().__init__()
+        self.prefill = prefill  # the draft a click-to-message link opens the panel with
         self.startup_warnings = list(warnings)  # e.g. others can read the settings file's secret: shown at start
         self.settings = settings
         self.connect = connect  # opens the session (and the embedded simulator, in demo mode)
@@ -112,7 +115,7 @@ class OutboundPanelApp(OneKeyAtATime, App[None]):
 
     def compose(self) -> ComposeResult:
         yield AgentBar()
-        panel = OutboundPanel(self.settings)
+        panel = OutboundPanel(self.settings, self.prefill)
         panel.border_title = "Outbound message"
         yield panel
         yield Timeline(id="current")

@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from core.links import FORMS, LinkError, Prefill, message_link
 from core.logs import exposed_secret_warning, setup_logging
+from core.models import Channel
 from core.settings import Settings, SettingsError, load_settings
 from tui.commands import add_commands
 
@@ -25,14 +27,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("outbound_panel.cli")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> _OneLineParser:
     parser = _OneLineParser(
         prog="outbound-panel",
+        usage="%(prog)s [--agent NAME] [LINK | --to NUMBER --body TEXT --channel sms|whatsapp] | COMMAND …",
         description="Outbound SMS/WhatsApp for Twilio Flex agents. With no Twilio credentials "
-        "configured it runs on an embedded Twilio simulator.",
+        "configured it runs on an embedded Twilio simulator. LINK (click-to-message) opens the panel with its "
+        f"draft, the cursor in the message: {FORMS}.",
     )
     parser.add_argument("--agent", metavar="NAME", help="the agent (worker friendly name) to log in as")
-    commands = parser.add_subparsers(dest="command", parser_class=_OneLineParser)
+    draft = parser.add_argument_group("opening the panel with a draft (as a LINK does)")
+    draft.add_argument("--to", dest="prefill_to", metavar="NUMBER", help="the customer's number")
+    draft.add_argument("--body", dest="prefill_body", metavar="TEXT", help="the message")
+    draft.add_argument("--channel", dest="prefill_channel", choices=[c.value for c in Channel],
+                       help="sms or whatsapp (default: the panel's first)")
+    commands = parser.add_subparsers(dest="command", parser_class=_OneLineParser, prog="outbound-panel")
     simulator = commands.add_parser("sim", help="run the Twilio simulator alone, for several terminals")
     simulator.add_argument("--port", type=int, default=8411, help="port on 127.0.0.1 (default 8411)")
     simulator.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
@@ -46,11 +55,14 @@ def _parser() -> argparse.ArgumentParser:
         help="a worker (friendly name) at a terminal, whose tasks are never accepted for them; repeatable",
     )
     add_commands(commands)
+    parser.commands = tuple(commands.choices)
     return parser
 
 
 class _OneLineParser(argparse.ArgumentParser):
     """A bad argument is one line on stderr naming it, and exit 2 (argparse prints the whole usage too)."""
+
+    commands: tuple[str, ...] = ()  # the subcommands' names, on the main parser
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message}\n")
@@ -119,15 +131,17 @@ def on_simulator(settings: Settings, base_url: str) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def connect(settings: Settings) -> AsyncIterator[tuple[Session, str]]:
-    """The agent's session on the backend; what the app enters once it is on screen."""
+async def connect(settings: Settings, resume: bool = True) -> AsyncIterator[tuple[Session, str]]:
+    """The agent's session on the backend; what the app enters once it is on screen. `resume` False: the
+    unfinished sends of earlier runs are not followed (a one-shot command)."""
     from core.session import open_session
 
     # The embedded simulator's world ends with the app, so its sends are kept in memory only: the history
     # file (core.history.default_path) holds the sends of real accounts and of shared `outbound-panel sim`s.
     history = None if settings.twilio.has_credentials else ":memory:"
-    async with backend(settings) as (connected, label), open_session(connected, history_path=history) as session:
-        yield session, label
+    async with backend(settings) as (connected, label):
+        async with open_session(connected, history_path=history, resume=resume) as session:
+            yield session, label
 
 
 def where(settings: Settings) -> str:
@@ -136,13 +150,13 @@ def where(settings: Settings) -> str:
     return "the embedded Twilio simulator"
 
 
-async def _run_app(settings: Settings, warnings: Sequence[str] = ()) -> int:
+async def _run_app(settings: Settings, warnings: Sequence[str] = (), prefill: Prefill | None = None) -> int:
     """Runs the app; its exit code (1 when it ended on an error)."""
     from tui import terminal_input
     from tui.app import OutboundPanelApp  # textual is imported only when the app runs
 
     terminal_input.install()  # a paste with escape sequences arrives whole and in order; a stray byte is no crash
-    app = OutboundPanelApp(settings, lambda: connect(settings), where(settings), warnings)
+    app = OutboundPanelApp(settings, lambda: connect(settings), where(settings), warnings, prefill)
     await app.run_async()
     return app.return_code or 0
 
@@ -186,11 +200,55 @@ def _run_sim(args: argparse.Namespace, settings: Settings) -> None:
         asyncio.run(serve_forever(config, args.port, announce))
 
 
+def _link_apart(parser: _OneLineParser, argv: list[str]) -> tuple[list[str], str | None]:
+    """The arguments without a click-to-message LINK, and the link: the first word that is not an option, an
+    option's value or a command."""
+    valued = {option for action in parser._actions if action.nargs is None for option in action.option_strings}
+    position = 0
+    while position < len(argv):
+        word = argv[position]
+        if word in parser.commands or word == "--":
+            break
+        if not word.startswith("-"):
+            return argv[:position] + argv[position + 1:], word
+        position += 2 if word in valued else 1
+    return argv, None
+
+
+def _prefill(args: argparse.Namespace, link: str | None, settings: Settings) -> Prefill | None:
+    """The draft the panel opens with, from a LINK or --to/--body/--channel; LinkError when it cannot be used."""
+    flags = [f"--{name}" for name in ("to", "body", "channel") if getattr(args, f"prefill_{name}") is not None]
+    if flags and link:
+        raise LinkError(f"{flags[0]}: the link {link!r} carries its own draft; give one or the other")
+    if flags and args.command:
+        where = f"after {args.command}" if args.command == "send" else f"to open the panel, not with {args.command}"
+        raise LinkError(f"{flags[0]} before a command opens the panel with a draft: give it {where}")
+    if link is not None and args.command is not None:
+        raise LinkError(f"{link!r}: a link opens the panel alone, not with {args.command}")
+    if link is None and not flags:
+        return None
+    draft = message_link(link) if link is not None else Prefill(
+        Channel(args.prefill_channel) if args.prefill_channel else None, args.prefill_to or "", args.prefill_body or "")
+    if draft.channel is not None and not getattr(settings.senders, draft.channel.value):
+        raise LinkError(f"{'the link' if link else '--channel'} is for {draft.channel.value}, but no "
+                        f"{draft.channel.value} sender is configured ([senders] {draft.channel.value} in settings)")
+    return draft
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    words, link = _link_apart(parser, list(sys.argv[1:] if argv is None else argv))
+    if link is not None and ":" not in link:
+        parser.error(f"{link!r} is not a command ({', '.join(parser.commands)}) or a message link ({FORMS})")
+    args = parser.parse_args(words)
     try:
         settings = load_settings()
     except SettingsError as error:
+        print(f"outbound-panel: {error}", file=sys.stderr)
+        return 2
+    try:
+        prefill = _prefill(args, link, settings)
+    except LinkError as error:
         print(f"outbound-panel: {error}", file=sys.stderr)
         return 2
     if args.agent:
@@ -199,7 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     warnings = _start_logging(settings, args.command)
     if args.command in ("send", "sends", "templates"):
-        return _run_command(args, settings)
+        from tui import commands
+
+        return asyncio.run(commands.run(args, settings))
     try:
         if args.command == "sim":
             for warning in warnings:
@@ -211,31 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if problems := check_keymap(settings.ui.keys):
                 print("\n".join(f"outbound-panel: {problem}" for problem in problems), file=sys.stderr)
                 return 2
-            return asyncio.run(_run_app(settings, warnings))
+            return asyncio.run(_run_app(settings, warnings, prefill))
     except OSError as error:  # e.g. the simulator's port is taken
         print(f"outbound-panel: could not start the Twilio simulator: {error.strerror or error}", file=sys.stderr)
         return 2
     return 0
-
-
-def _run_command(args: argparse.Namespace, settings: Settings) -> int:
-    """send, sends, templates: one sentence (or JSON) on stdout, a failure on stderr, the exit code it means."""
-    from core.errors import OutboundError
-    from tui import commands
-
-    try:
-        if args.command != "send":
-            return asyncio.run(commands.listing(args.command, settings, args.json, commands.print_line))
-        payload = commands.draft(args, settings)  # refused here: no Twilio request made
-        return asyncio.run(commands.send(args, settings, payload, commands.print_line))
-    except (OutboundError, commands.Refused) as error:
-        line = commands.failure(error, getattr(args, "json", False))
-        (commands.print_line if getattr(args, "json", False) else commands.error_line)(
-            line if getattr(args, "json", False) else f"outbound-panel: {line}")
-        return commands.exit_code(error)
-    except OSError as error:
-        print(f"outbound-panel: could not start the Twilio simulator: {error.strerror or error}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 core rules, action bus, journal and history — with one sentence (or one JSON object) out and an exit code.
 
 Exit codes: 0 sent; 2 invalid input or settings (no Twilio request made); 3 refused (an open conversation, an
-opted-out customer, a closed WhatsApp window, a template that cannot go); 4 Twilio failed (the sentence and
+opted-out customer, a closed WhatsApp window, a template WhatsApp has not approved); 4 Twilio failed (the sentence and
 `reached_customer` say whether anything reached the customer); 5 authentication failed.
 No textual here: these commands draw nothing.
 """
@@ -19,14 +19,13 @@ from core.canned import fill, placeholder_values
 from core.errors import AuthenticationFailed, ConversationInUse, InvalidSend, OutboundError, SendFailed
 from core.models import Channel, SendMode, SendResult
 from core.phone import display, parse_destination
-from core.rules import check_send
+from core.rules import REFUSALS, check_send
 from core.settings import Settings
 
 if TYPE_CHECKING:
     from core.session import Session
 
 OK, INVALID, REFUSED, FAILED, AUTH = 0, 2, 3, 4, 5
-REFUSALS = {"opted_out", "window", "template"}  # what Twilio's state rules out, not the input's form
 SENT = {SendMode.OPEN_CHAT: "chat task opened for you", SendMode.WAIT_ME: "the reply will be routed to you",
         SendMode.WAIT_ANY: "the reply will be routed to any agent"}
 
@@ -41,6 +40,14 @@ def sent_sentence(result: SendResult) -> str:
 
 class Refused(Exception):
     """A command-line input that cannot be used: one line naming it, exit 2, no request made."""
+
+
+def print_line(line: str) -> None:
+    print(line, flush=True)
+
+
+def error_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def add_commands(commands: Any) -> None:
@@ -69,6 +76,27 @@ def add_commands(commands: Any) -> None:
                          ("templates", "the WhatsApp content templates and their approval")):
         listing = commands.add_parser(name, help=helped, description=helped)
         listing.add_argument("--json", action="store_true", help="print JSON lines, one per item")
+
+
+async def run(args: argparse.Namespace, settings: Settings, out: Callable[[str], None] = print_line,
+              err: Callable[[str], None] = error_line) -> int:
+    """send, sends, templates: one sentence (or JSON) on `out`, a failure on `err` (on `out` with --json), and the
+    exit code it means."""
+    as_json = bool(getattr(args, "json", False))
+    try:
+        if args.command != "send":
+            return await listing(args.command, settings, as_json, out)
+        payload = draft(args, settings)  # refused here: no Twilio request made
+        return await send(args, settings, payload, out)
+    except (OutboundError, Refused) as error:
+        if as_json:
+            out(failure(error, True))
+        else:
+            err(f"outbound-panel: {failure(error, False)}")
+        return exit_code(error)
+    except OSError as error:  # the embedded simulator could not start
+        err(f"outbound-panel: could not start the Twilio simulator: {error.strerror or error}")
+        return INVALID
 
 
 # -- send ---------------------------------------------------------------------------------------------------
@@ -118,7 +146,7 @@ async def send(args: argparse.Namespace, settings: Settings, payload: dict[str, 
     """Connects (the embedded simulator when no credentials are set), then sends as the panel does."""
     from tui.cli import connect
 
-    async with connect(settings) as (session, _):
+    async with connect(settings, resume=False) as (session, _):
         customer_number = parse_destination(payload["destination"], settings.ui.phone_region)
         if args.canned is not None:  # what the panel fills in: the agent's name, the customer's number
             payload["body"] = fill(payload["body"], placeholder_values(session.agent.full_name,
@@ -196,7 +224,7 @@ def failure(error: OutboundError | Refused, as_json: bool) -> str:
 async def listing(command: str, settings: Settings, as_json: bool, out: Callable[[str], None]) -> int:
     from tui.cli import connect
 
-    async with connect(settings) as (session, _):
+    async with connect(settings, resume=False) as (session, _):
         if command == "sends":
             for record in session.history.sends():
                 request = record.result.request
@@ -212,11 +240,3 @@ async def listing(command: str, settings: Settings, as_json: bool, out: Callable
                                 "whatsapp_status": template.whatsapp_status, "variables": template.placeholders})
                     if as_json else f"{template.name} ({template.language})  {template.whatsapp_status}  {template.sid}")
     return OK
-
-
-def print_line(line: str) -> None:
-    print(line, flush=True)
-
-
-def error_line(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)

@@ -11,12 +11,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, Input, RadioButton, RadioSet, Select, Static
+from textual.widgets import Button, Input, RadioButton, RadioSet, Select, Static, TextArea
 
 from core.actions import SendOutboundMessagePayload
 from core.canned import fill, placeholder_values
 from core.customer import CustomerStatus
 from core.errors import InvalidSend
+from core.links import Prefill
 from core.models import Channel, SendMode
 from core.rules import check_send
 from core.phone import display, parse_destination
@@ -65,10 +66,13 @@ class OutboundPanel(Vertical):
         destination: str  # E.164
         sender: str
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, prefill: Prefill | None = None) -> None:
+        """`prefill`: the draft to open with (a click-to-message link); the cursor then waits in the message."""
         super().__init__(id="panel")
         self.settings = settings
-        self.channel = Channel.SMS if settings.senders.sms else Channel.WHATSAPP
+        self.prefill = prefill
+        self.channel = prefill.channel if prefill and prefill.channel else \
+            Channel.SMS if settings.senders.sms else Channel.WHATSAPP
         self.sending = False
         self.draft_version = 0  # bumped by every change to the draft (the mode is not the draft)
         self.sent_version: int | None = None  # the draft_version that went out: the same draft does not go twice
@@ -117,6 +121,12 @@ class OutboundPanel(Vertical):
 
     def on_mount(self) -> None:
         self._fill_channel()
+        if self.prefill is not None:
+            self.query_one("#destination", Input).value = self.prefill.destination
+            body = self.query_one("#body", TextArea)
+            body.text = self.prefill.body
+            body.move_cursor(body.document.end)  # the agent goes on writing where the link's text ends
+            (body if self.prefill.destination else self.query_one("#destination")).focus()
         self.refresh_problem()
 
     # -- reading the draft ---------------------------------------------------------------------------
