@@ -17,6 +17,7 @@ from core.logs import exposed_secret_warning, setup_logging
 from core.models import Channel
 from core.settings import Settings, SettingsError, load_settings
 from tui.commands import add_commands
+from tui.ssh import add_command as add_ssh_command
 
 if TYPE_CHECKING:
     from core.session import Session
@@ -55,6 +56,7 @@ def _parser() -> _OneLineParser:
         help="a worker (friendly name) at a terminal, whose tasks are never accepted for them; repeatable",
     )
     add_commands(commands)
+    add_ssh_command(commands)
     parser.commands = tuple(commands.choices)
     return parser
 
@@ -256,6 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             update={"agent": settings.agent.model_copy(update={"identity": args.agent, "worker_sid": None})}
         )
     warnings = _start_logging(settings, args.command)
+    if args.command == "serve-ssh":
+        from tui.ssh import ssh_main
+
+        return ssh_main(args)
     if args.command in ("send", "sends", "templates"):
         from tui import commands
 
