@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from datetime import datetime
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -107,6 +108,7 @@ class OutboundPanelApp(OneKeyAtATime, App[None]):
         self.activity_names: list[str] = []
         self.current: str | None = None  # the send shown under the panel (message SID)
         self._exit_stack = contextlib.AsyncExitStack()
+        self.collect_after_first_frame = False  # the garbage collector was held for start-up (tui.cli._run_app)
 
     def get_default_screen(self) -> Screen[None]:
         screen: Screen[None] = Screen(id="_default")
@@ -132,6 +134,12 @@ class OutboundPanelApp(OneKeyAtATime, App[None]):
         for warning in self.startup_warnings:
             self.notify(warning, title="Warning", severity="warning", markup=False, timeout=20)
         self.call_after_refresh(self._connect)  # the first frame goes out before twilio is imported
+
+    def on_ready(self) -> None:
+        """The first frame is out: what start-up made is kept out of future collections, which may run again."""
+        if self.collect_after_first_frame:
+            gc.freeze()
+            gc.enable()
 
     async def on_unmount(self) -> None:
         await self._exit_stack.aclose()

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import logging
-import sys
-from typing import TYPE_CHECKING, AsyncIterator, NoReturn, Sequence
-from urllib.parse import urlsplit
+import gc
 
-from pydantic import SecretStr
+gc.disable()  # start-up allocates much and frees little: no collection during these imports (enabled below)
 
-from core.links import FORMS, LinkError, Prefill, message_link
-from core.logs import exposed_secret_warning, setup_logging
-from core.models import Channel
-from core.settings import Settings, SettingsError, load_settings
-from tui.commands import add_commands
-from tui.ssh import add_command as add_ssh_command
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+from typing import TYPE_CHECKING, AsyncIterator, NoReturn, Sequence  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+from pydantic import SecretStr  # noqa: E402
+
+from core.links import FORMS, LinkError, Prefill, message_link  # noqa: E402
+from core.logs import exposed_secret_warning, setup_logging  # noqa: E402
+from core.models import Channel  # noqa: E402
+from core.settings import Settings, SettingsError, load_settings  # noqa: E402
+from tui.commands import add_commands  # noqa: E402
+from tui.ssh import add_command as add_ssh_command  # noqa: E402
+
+gc.enable()
 
 if TYPE_CHECKING:
     from core.session import Session
@@ -154,11 +160,13 @@ def where(settings: Settings) -> str:
 
 async def _run_app(settings: Settings, warnings: Sequence[str] = (), prefill: Prefill | None = None) -> int:
     """Runs the app; its exit code (1 when it ended on an error)."""
+    gc.disable()  # until the first frame is out (OutboundPanelApp.on_ready): start-up allocates, frees little
     from tui import terminal_input
     from tui.app import OutboundPanelApp  # textual is imported only when the app runs
 
     terminal_input.install()  # a paste with escape sequences arrives whole and in order; a stray byte is no crash
     app = OutboundPanelApp(settings, lambda: connect(settings), where(settings), warnings, prefill)
+    app.collect_after_first_frame = True
     await app.run_async()
     return app.return_code or 0
 
