@@ -496,3 +496,15 @@ async def test_a_paste_waits_for_the_keys_typed_before_it(backend: SimBackend) -
         await burst(pilot, *keys, events.Paste("415-555-0102"))
         await settle(pilot)
         assert app.query_one("#destination", Input).value == "4155550102"
+
+
+async def test_a_refusal_that_wraps_does_not_move_what_is_below_the_panel(backend: SimBackend) -> None:
+    """Typing a number repaints a line or two, not the screen (bench/startup.py's bytes per key)."""
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        panel = app.query_one(OutboundPanel)
+        height, one_line = panel.outer_size.height, text_of(app, "#problem")
+        await type_text(pilot, "+1415")
+        assert text_of(app, "#problem") != one_line and len(text_of(app, "#problem")) > 62  # it wraps
+        assert panel.outer_size.height == height
