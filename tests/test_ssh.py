@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
+import signal
 import stat
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from core.paths import user_dir
 from tui import ssh
 from tui.cli import _parser
 
+ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.real_time  # a real server, its forker and the apps it forks
 
 _ESCAPES = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78])")
@@ -44,8 +48,9 @@ class Terminal:
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        while data := await self.process.stdout.read(65536):
-            self.raw += data
+        with contextlib.suppress(asyncssh.Error):  # the server went away (a test stops it)
+            while data := await self.process.stdout.read(65536):
+                self.raw += data
 
     @property
     def text(self) -> str:
@@ -221,3 +226,35 @@ def test_without_visitors_keys_or_open_it_does_not_start(tmp_path: Path) -> None
     args = argparse.Namespace(open=False, authorized_keys=tmp_path / "none")
     with pytest.raises(ssh.ServeError, match="give --authorized-keys FILE"):
         ssh._authorized_keys(args)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["terminated", "killed"])
+async def test_a_server_stopped_or_killed_leaves_no_app_and_no_files(tmp_path: Path, stop: signal.Signals) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    (tmp_path / "keys").write_bytes(key.export_public_key())
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tui.cli", "serve-ssh", "--port", "0", "--authorized-keys", str(tmp_path / "keys"),
+        stdout=asyncio.subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert server.stdout is not None
+        listening = (await asyncio.wait_for(server.stdout.readline(), 10)).decode()
+        port = int(re.search(r":(\d+), host key", listening).group(1))  # type: ignore[union-attr]
+        connection, terminal = await visit(Server(port, [], asyncio.current_task(), key))  # type: ignore[arg-type]
+        async with connection:
+            await terminal.until("Outbound message")
+            while b"connected" not in (line := await asyncio.wait_for(server.stdout.readline(), 5)):
+                pass
+            pid, home = re.fullmatch(r".*: app pid (\d+), files in (.*)", line.decode().strip()).groups()  # type: ignore[union-attr]
+            server.send_signal(stop)
+            await asyncio.wait_for(server.wait(), 10)
+            for _ in range(100):  # the forker ends the app and removes the files once the server is gone
+                if not Path(home).parent.exists():
+                    break
+                await asyncio.sleep(0.05)
+        assert not Path(home).parent.exists()
+        with pytest.raises(ProcessLookupError):
+            os.killpg(int(pid), 0)
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()

@@ -6,13 +6,14 @@ once (`python -m tui.forker`, started by serve-ssh) and then forks a child per v
 pseudo-terminal, which runs `outbound-panel` there as if typed. Its terminal (the pty's master side) goes back to
 the server over the control socket.
 
-    forker = Forker.start()                       # the child process; ready once it has imported everything
+    forker = Forker.start(env, root)              # the child process; ready once it has imported everything
     pid, master = await forker.spawn(argv, env, rows, cols)   # pid is also the app's process group
     forker.close()                                # the forker and every app it started end
 
 Protocol on a SOCK_SEQPACKET pair: the server sends one JSON request {argv, env, rows, cols}; the forker answers
 one message "<pid>" with the master fd attached (SCM_RIGHTS), or "error <sentence>". When the server goes away
-(the socket closes) the forker ends every app it started and exits: no orphans.
+(the socket closes, even after a kill -9) the forker ends every app it started, removes `root` (the apps'
+private files) and exits: no orphans.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import fcntl
 import gc
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -42,10 +44,11 @@ class Forker:
         self._lock = asyncio.Lock()  # one request at a time on the socket
 
     @classmethod
-    def start(cls, env: dict[str, str]) -> Forker:
-        """Starts `python -m tui.forker` with `env` (the imports read it); spawn waits until it is ready."""
+    def start(cls, env: dict[str, str], root: str) -> Forker:
+        """Starts `python -m tui.forker` with `env` (the imports read it); spawn waits until it is ready. `root`:
+        the folder of the apps' private files, removed when the forker ends."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        process = subprocess.Popen([sys.executable, "-m", "tui.forker", str(theirs.fileno())], env=env,
+        process = subprocess.Popen([sys.executable, "-m", "tui.forker", str(theirs.fileno()), root], env=env,
                                    pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         theirs.close()
         return cls(process, ours)
@@ -77,8 +80,9 @@ class Forker:
 # -- the forker process ----------------------------------------------------------------------------------------
 
 
-def serve(control: socket.socket) -> None:
-    """Answers spawn requests until the server closes the socket; then ends every app it started."""
+def serve(control: socket.socket, root: str) -> None:
+    """Answers spawn requests until the server closes the socket; then ends every app it started and removes
+    `root`."""
     import importlib
 
     for name in _PRELOAD:
@@ -109,11 +113,14 @@ def serve(control: socket.socket) -> None:
             socket.send_fds(control, [str(pid).encode()], [master])
             os.close(master)
     finally:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for pid in list(children):
             try:
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                os.waitpid(pid, 0)  # reaped here: no zombie left for an init that may not reap
+            except (ProcessLookupError, ChildProcessError):
                 pass
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _fork(request: dict[str, object], control: socket.socket) -> tuple[int, int]:
@@ -148,4 +155,4 @@ def _fork(request: dict[str, object], control: socket.socket) -> tuple[int, int]
 
 
 if __name__ == "__main__":
-    serve(socket.socket(fileno=int(sys.argv[1])))
+    serve(socket.socket(fileno=int(sys.argv[1])), sys.argv[2])

@@ -109,9 +109,10 @@ class Visitors:
 class DemoServer:
     """The listening server: host key, authentication, limits, and one app per visitor."""
 
-    def __init__(self, args: argparse.Namespace, forker: Forker, world_url: str | None,
+    def __init__(self, args: argparse.Namespace, forker: Forker, world_url: str | None, root: str,
                  out: Any = print) -> None:
         self.args = args
+        self.root = root  # the visitors' private folders are made in it
         self.forker = forker
         self.world_url = world_url  # the shared simulator's URL, or None: each visitor has a world of their own
         self.visitors = Visitors(args.max_sessions, args.max_per_address)
@@ -149,7 +150,7 @@ class DemoServer:
                 return
             argv = ["--agent", agent]
         self.visitors.by_address[address] += 1
-        home = tempfile.mkdtemp(prefix="outbound-panel-visitor-")
+        home = tempfile.mkdtemp(prefix="visitor-", dir=self.root)
         started = time.monotonic()
         pid = None
         try:
@@ -337,7 +338,8 @@ async def serve(args: argparse.Namespace, ready: asyncio.Future[int] | None = No
     if args.host not in LOOPBACK:
         out(f"outbound-panel: warning: listening on {args.host}: other machines can connect", flush=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "OUTBOUND_PANEL_"))}
-    forker = Forker.start(env)
+    root = tempfile.mkdtemp(prefix="outbound-panel-ssh-")  # removed by the forker when it ends, however it ends
+    forker = Forker.start(env, root)
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(forker.close)
         world_url = None
@@ -349,7 +351,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Future[int] | None = No
             humans = frozenset(w.friendly_name for w in seed.WORKERS)
             world = await stack.enter_async_context(Simulator(SimConfig(humans=humans)))
             world_url = world.base_url
-        demo = DemoServer(args, forker, world_url, out)
+        demo = DemoServer(args, forker, world_url, root, out)
 
         class Connection(asyncssh.SSHServer):
             def begin_auth(self, username: str) -> bool:
@@ -372,9 +374,16 @@ async def serve(args: argparse.Namespace, ready: asyncio.Future[int] | None = No
 
 
 def ssh_main(args: argparse.Namespace) -> int:
+    async def until_stopped() -> None:
+        serving = asyncio.create_task(serve(args))
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # stopped like ctrl+c: every visitor's app and files go
+            asyncio.get_running_loop().add_signal_handler(sig, serving.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(args))
+            asyncio.run(until_stopped())
     except ServeError as error:
         print(f"outbound-panel: {error}", file=sys.stderr)
         return 2
