@@ -10,8 +10,9 @@ class OutboundError(Exception):
 
 
 # what a refused draft would have to change: its number, sender, text or template (its variables), or what
-# Twilio's state rules out: the template's WhatsApp approval, the customer's opt-out or WhatsApp window
-Field = Literal["destination", "sender", "body", "template", "approval", "opted_out", "window"]
+# Twilio's state rules out: the template's WhatsApp approval, the customer's opt-out or WhatsApp window, the
+# agent's own activity (Offline)
+Field = Literal["destination", "sender", "body", "template", "approval", "opted_out", "window", "activity"]
 
 
 class InvalidSend(OutboundError):

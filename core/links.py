@@ -19,7 +19,10 @@ from core.models import Channel
 from core.phone import number_from_paste
 
 _WHATSAPP_HOSTS = {"wa.me", "api.whatsapp.com", "www.whatsapp.com", "whatsapp.com"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # tab and new lines stay; a CR ends up as a new line
+# control characters (tab and new lines stay; a CR ends up as a new line) and the bidi overrides and isolates that
+# would reorder what the agent reads (Trojan Source); other format characters, e.g. the emoji joiner, stay
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 FORMS = "sms:NUMBER?body=TEXT, whatsapp:NUMBER?body=TEXT or https://wa.me/NUMBER?text=TEXT"
 
 
@@ -82,6 +85,8 @@ def _params(link: str, query: str) -> dict[str, str]:
 
 
 def _decoded(link: str, text: str) -> str:
+    if _BAD_ESCAPE.search(text):
+        raise LinkError(f"{link!r} is not percent-encoded UTF-8 (as in %20 for a space)")
     try:
         decoded = unquote(text, errors="strict")
     except UnicodeDecodeError:
@@ -92,8 +97,10 @@ def _decoded(link: str, text: str) -> str:
 def _number(link: str, recipients: str, whatsapp: bool = False) -> str:
     """The one number a link names, as the To field takes it (digits and a leading +), or what it holds when that
     is not a number (the panel says why); WhatsApp's bare digits carry the country code."""
-    numbers = [_decoded(link, r).split(";")[0].strip() for r in recipients.split(",")]  # ;params (RFC 3966)
-    numbers = [n for n in numbers if n]
+    numbers = []
+    for recipient in re.split(r"[,;]", _decoded(link, recipients)):  # RFC 5724 commas; some phones write ;
+        if "=" not in recipient and recipient.strip():  # not one of RFC 3966's ;name=value parameters
+            numbers.append(recipient.strip())
     if len(numbers) > 1:
         raise LinkError(f"{link!r} names {len(numbers)} numbers: the panel sends to one customer at a time")
     if not numbers:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from core.canned import spoken_list
 from core.errors import Field, InvalidSend
-from core.models import Channel, SendMode, body_problem, prepare_send
+from core.models import MAX_BODY, Channel, SendMode, body_problem, prepare_send
 from core.phone import display, parse_destination
 from core.templates import NOT_APPROVED, ContentTemplate
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 WINDOW_CLOSED = "The WhatsApp 24-hour window is closed: choose an approved template."
 # refusals no rewording of the draft gets through: the customer's or the template's state at Twilio
-REFUSALS: frozenset[Field] = frozenset({"opted_out", "window", "approval"})
+REFUSALS: frozenset[Field] = frozenset({"opted_out", "window", "approval", "activity"})
 
 
 def check_send(settings: Settings, *, channel: Channel | str, destination: str, sender: str, mode: SendMode | str,
@@ -49,9 +49,7 @@ def check_send(settings: Settings, *, channel: Channel | str, destination: str, 
                      body=body, content_sid=content_sid, content_variables=values, region=settings.ui.phone_region)
     except InvalidSend as error:
         return error
-    # a variable left out is sent by Twilio with the template's default; one sent blank is refused (prepare_send)
-    filled = {**template.defaults, **values} if template is not None else values
-    return template_problem(template, filled, window_open) if whatsapp and template is not None else None
+    return template_problem(template, values, window_open) if whatsapp and template is not None else None
 
 
 def check_payload(settings: Settings, payload: SendOutboundMessagePayload, **known: object) -> InvalidSend | None:
@@ -77,14 +75,27 @@ def check_reply(chat: Chat, body: str, customer: CustomerStatus | None, now: dat
 
 def template_problem(template: ContentTemplate, values: Mapping[str, str],
                      window_open: bool | None) -> InvalidSend | None:
-    """Why this content template cannot go with these values, or None; `window_open` None: not known (yet)."""
+    """Why this content template cannot go with these values, or None; `window_open` None: not known (yet).
+    Every variable needs a value: one left out, Twilio fills with the template's sample ("order 0000")."""
     if not template.approved and not window_open:
         why = NOT_APPROVED.get(template.whatsapp_status, f"is not approved by WhatsApp ({template.whatsapp_status})")
         return InvalidSend("approval", f"{template.name} {why}: outside the 24-hour window only approved templates "
                                        "can be sent.")
+    if unknown := [name for name in values if name not in template.placeholders]:
+        known = spoken_list(["{{" + name + "}}" for name in template.placeholders]) or "none"
+        return InvalidSend("template", f"{template.name} has no {spoken_list(['{{' + n + '}}' for n in unknown])}: "
+                                       f"its variables are {known}.")
     if missing := template.missing(values):
         return InvalidSend("template", f"Fill in {spoken_list(['{{' + name + '}}' for name in missing])}.")
+    if len(rendered := template.render(values)) > MAX_BODY:
+        return InvalidSend("template", f"The message would be {len(rendered)} characters; Twilio accepts at most "
+                                       f"{MAX_BODY}.")
     return None
+
+
+def offline(activity: str) -> InvalidSend:
+    """The agent is not available (Offline, Break…): the panel and scripts send nothing then."""
+    return InvalidSend("activity", f"You are {activity}: become Available, then send.")
 
 
 def opted_out(destination: str, sender: str | None, region: str = "US") -> InvalidSend:

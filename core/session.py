@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from core import retry
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
 from core.chats import Chat, ChatDesk
 from core.customer import CustomerStatus, customer_status
@@ -302,7 +303,7 @@ async def open_session(settings: Settings, deadline: float = 10.0, *, history_pa
     `history_path`, else core.history.default_path() (the user data dir)."""
     async with open_client(settings) as client:
         gateway = TwilioGateway(client, settings, deadline=deadline)
-        service = OutboundService(gateway, await gateway.fetch_agent())
+        service = OutboundService(gateway, await retry.read(gateway.fetch_agent))
         bus = ActionBus()
         service.register_actions(bus)
         path = history_path or default_path()

@@ -95,6 +95,13 @@ def _base_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise ValueError("expected an http(s) base URL such as http://127.0.0.1:8080")
+    if parts.username is not None or parts.password is not None:  # it would be logged and shown with the URL
+        raise ValueError("a base URL holds no user or password: the credentials are TWILIO_ACCOUNT_SID and "
+                         "TWILIO_AUTH_TOKEN (or an API key)")
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not one)
+    except ValueError:
+        raise ValueError("expected an http(s) base URL with a port from 1 to 65535") from None
     return value.rstrip("/")
 
 
@@ -445,8 +452,16 @@ def _describe(error: ErrorDetails, sources: list[_Source]) -> str:
     if "key" in ctx or isinstance(value, Mapping):
         return f"Invalid setting {name}{where}: {message}."  # group-level check: no single value to show
     # mask secrets and anything that may contain one (e.g. `twilio = "..."` at the top level)
-    shown = "***" if any(loc[: len(key)] == key[: len(loc)] for key in _SECRET_KEYS) else repr(value)
+    shown = "***" if any(loc[: len(key)] == key[: len(loc)] for key in _SECRET_KEYS) else repr(_no_password(value))
     return f"Invalid setting {name}{where}: got {shown}; {message}."
+
+
+def _no_password(value: object) -> object:
+    """A URL's user and password masked (http://***@host): a value shown in an error may hold a secret."""
+    if isinstance(value, str) and "@" in value and "://" in value:
+        scheme, _, rest = value.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    return value
 
 
 def _valid_keys(loc: tuple[str | int, ...]) -> str:

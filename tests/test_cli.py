@@ -91,3 +91,11 @@ def test_sim_help_documents_colleagues_and_refuses_negative_seconds(tmp_path: Pa
     assert "--colleagues-accept SECONDS" in result.stdout and "--human NAME" in result.stdout
     refused = _run(tmp_path, "sim", "--colleagues-accept", "-1")
     assert refused.returncode == 2 and "--colleagues-accept" in refused.stderr
+
+
+def test_sim_refuses_a_port_or_latency_that_cannot_be(tmp_path: Path) -> None:
+    for argv, said in ((["sim", "--port", "99999"], "argument --port: expected a port, 0 to 65535, not '99999'"),
+                       (["sim", "--latency", "-5"], "argument --latency: expected a number of seconds, 0 or more, "
+                                                    "not '-5'")):
+        result = _run(tmp_path, *argv)
+        assert (result.returncode, result.stderr) == (2, f"outbound-panel sim: {said}\n")

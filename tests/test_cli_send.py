@@ -16,13 +16,14 @@ import pytest
 
 from core.errors import InvalidSend
 from core.links import Prefill
-from core.models import Channel
+from core.models import Channel, SendResult, prepare_send
+from core.session import open_session
 from core.settings import Settings
 from sim import seed
 from sim.customers import reply_text
 from sim.server import Simulator
 from sim.world import SimConfig
-from tests.outbound_fixtures import JANE, project_settings, settings_for
+from tests.outbound_fixtures import JANE, SMS_SENDER, project_settings, settings_for
 from tui import cli, commands
 from tui.cli import _parser
 
@@ -36,9 +37,16 @@ def args(*argv: str):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(("argv", "code", "said"), [
     (["--to", "12", "--body", "hi"], 2, "12 is not a valid phone number: it is too short."),
     (["--to", "4155550100", "--body", " "], 2, "Write a message before sending."),
-    (["--to", "4155550100", "--canned", "9"], 2, "--canned 9: there are 3 canned sms messages (1 to 3)"),
+    (["--to", "4155550100", "--canned", "9"], 2, "--canned 9: there are 3 canned sms messages (1 to 3)."),
     (["--to", "4155550100", "--canned", "1"], 2, "Replace {customer_name} in the message before sending."),
-    (["--to", "4155550100", "--body", "x", "--var", "a=b"], 2, "--var is for --template only"),
+    (["--to", "4155550100", "--body", "x", "--var", "a=b"], 2,
+     "--var fills in a --template's variables or a --canned message's {placeholders}, not --body"),
+    (["--to", "4155550100", "--body", "x", "--from", ""], 2,
+     "--from is empty: give one of the senders (+1 501-712-2661, +1 501-712-2662)"),
+    (["--to", "4155550100", "--template", "order_update", "--channel", "sms"], 2,
+     "--template: content templates go over WhatsApp; leave out --channel sms"),
+    (["--to", "4155550100", "--template", "order_update", "--var", "a=1", "--var", "a=2"], 2,
+     "--var a is given twice: which value is meant?"),
     (["--to", "4155550100", "--template", "order_update", "--var", "nokey"], 2,
      "--var 'nokey': expected KEY=VALUE, e.g. --var first_name=Jane"),
     (["--to", "4155550100", "--body", "hi", "--from", "+15550000000"], 2,
@@ -203,8 +211,8 @@ async def test_every_bad_argument_is_one_line_exit_2_and_no_request(
         assert list(sim.world.log) == []  # not one request reached the simulator
 
 
-async def follow(sim: Simulator, settings: Settings, *argv: str) -> list[str]:
-    """`send … --follow` while the simulator's clock moves: the lines it printed once it returned."""
+async def follow(sim: Simulator, settings: Settings, *argv: str, code: int = commands.OK) -> list[str]:
+    """`send … --follow` while the simulator's clock moves: the lines it printed once it returned `code`."""
     parsed = args(*argv, "--follow")
     out: list[str] = []
     following = asyncio.create_task(commands.send(parsed, settings, commands.draft(parsed, settings), out.append))
@@ -213,8 +221,28 @@ async def follow(sim: Simulator, settings: Settings, *argv: str) -> list[str]:
             break
         await asyncio.sleep(0.5)  # virtual time: the watcher polls what the last step brought
         sim.world.clock.advance(0.5)
-    assert await asyncio.wait_for(following, 1) == commands.OK
+    assert await asyncio.wait_for(following, 1) == code
     return out
+
+
+async def test_follow_of_an_open_chat_ends_once_the_message_is_delivered(sim: Simulator, tmp_path: Path) -> None:
+    lines = await follow(sim, settings_for(sim, tmp_path), "--to", JANE.address, "--body", "Hi", "--mode", "open_chat")
+    assert lines[-1].endswith("Delivered to the customer's phone")  # not at "Task offered to you", before it
+    assert any(line.endswith("Task offered to you") for line in lines)
+
+
+async def test_follow_of_a_message_that_fails_exits_4_with_why(sim: Simulator, tmp_path: Path) -> None:
+    lines = await follow(sim, settings_for(sim, tmp_path), "--to", "+15005550009", "--body", "Hi", "--json",
+                         code=commands.FAILED)
+    last = json.loads(lines[-1])
+    assert last["event"] == "message_status" and last["state"].startswith(("failed", "undelivered"))
+
+
+async def test_follow_stops_after_its_timeout_and_says_so(sim: Simulator, tmp_path: Path) -> None:
+    sim.world.config.customer_reply_delay = 3600.0  # Jane does not answer within the test
+    lines = await follow(sim, settings_for(sim, tmp_path), "--to", JANE.address, "--body", "Hi",
+                         "--follow-timeout", "20")
+    assert lines[-1] == "Stopped following after 20 s: waiting for reply."
 
 
 async def test_follow_json_prints_json_lines_until_the_reply_reaches_an_agent(sim: Simulator, tmp_path: Path) -> None:
@@ -247,3 +275,61 @@ async def test_a_send_from_a_script_does_not_poll_the_sends_of_earlier_runs(sim:
     first = json.loads(out[0])["conversation_sid"]
     assert [e.path for e in sim.world.log[mark:] if first in e.path] == []  # the app resumes it; a script need not
     assert len(sim.world.log[mark:]) <= 8  # the agent, templates, the customer's look-up, the send
+
+
+def test_a_canned_message_placeholder_is_filled_with_var_and_an_option_given_twice_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = project_settings(tmp_path)
+    drafted = commands.draft(args("--to", "4155550100", "--canned", "1", "--var", "customer_name=Jane"), settings)
+    assert drafted["body"].startswith("Hi Jane, this is {agent_first_name}")  # the agent's name: once connected
+    for twice in (["--to", "1", "--to", "2", "--body", "x"], ["--to", "1", "--body", "a", "--body=b"]):
+        with pytest.raises(SystemExit):
+            args(*twice)
+        assert capsys.readouterr().err.endswith("is given twice: which value is meant?\n")
+    with pytest.raises(SystemExit):
+        args("--to", "1", "--canned", "1", "--bo", "x")  # no abbreviations: --bo is not --body
+    assert "argument --body: not allowed with argument --canned" not in (said := capsys.readouterr().err)
+    assert "unrecognized arguments: --bo x" in said
+
+
+async def test_an_agent_who_is_not_available_sends_nothing_as_in_the_panel(sim: Simulator, tmp_path: Path) -> None:
+    settings = settings_for(sim, tmp_path)
+    async with open_session(settings) as session:
+        await session.set_activity("Offline")
+    parsed = args("--to", JANE.address, "--body", "Hi")
+    mark = len(sim.world.log)
+    with pytest.raises(InvalidSend) as refused:
+        await commands.send(parsed, settings, commands.draft(parsed, settings), print)
+    assert str(refused.value) == "You are Offline: become Available, then send."
+    assert commands.exit_code(refused.value) == commands.REFUSED
+    assert [e for e in sim.world.log[mark:] if e.method == "POST"] == []
+
+
+@pytest.mark.parametrize(("holder", "said"), [
+    (None, "Sent to +1 415-555-0100: the reply will be routed to you."),
+    ("you", "Sent to +1 415-555-0100 (existing conversation): in your open chat."),
+    ("Bob Martinez", "Sent to +1 415-555-0100 (existing conversation): in the open chat of Bob Martinez, who gets the "
+                     "reply."),  # not "routed to you": the reply goes to that chat
+])
+def test_the_sent_sentence_says_where_the_reply_goes(tmp_path: Path, holder: str | None, said: str) -> None:
+    request = prepare_send(channel="sms", destination=JANE.address, sender=SMS_SENDER, mode="wait_me",
+                           senders=project_settings(tmp_path).senders, body="Hi")
+    result = SendResult(request=request, conversation_sid="CH1", message_sid="IM1", reused=holder is not None,
+                        holder=holder)
+    assert commands.sent_sentence(result) == said
+
+
+def test_a_sent_message_whose_result_cannot_be_written_exits_1_and_says_where_to_look(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "OUTBOUND_PANEL_"))}
+    env.update(PYTHONPATH=str(ROOT), XDG_CONFIG_HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path),
+               XDG_STATE_HOME=str(tmp_path))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `… | true`: nobody reads the result
+    try:
+        sent = subprocess.run([sys.executable, "-m", "tui.cli", "send", "--to", "4155550100", "--body", "Hi"],
+                              cwd=tmp_path, env=env, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert sent.returncode == 1  # not 2: something was sent
+    assert sent.stderr.startswith("outbound-panel: could not write the result (Broken pipe); `outbound-panel sends`")
+    assert sent.stderr.count("\n") == 1 and "Traceback" not in sent.stderr

@@ -27,6 +27,8 @@ SMS, WA = Channel.SMS, Channel.WHATSAPP
     ("https://wa.me/14155550100?text=I%27m%20interested", Prefill(WA, "+14155550100", "I'm interested")),
     ("https://api.whatsapp.com/send?phone=14155550100", Prefill(WA, "+14155550100", "")),
     ("  sms:+14155550100  ", Prefill(SMS, "+14155550100", "")),  # pasted with spaces around
+    ("sms:+14155550100?body=%E2%80%AEevil%E2%80%AC%F0%9F%91%A9%E2%80%8D%F0%9F%91%A9",
+     Prefill(SMS, "+14155550100", "evil👩\u200d👩")),  # bidi overrides dropped; the emoji joiner kept
 ])
 def test_a_link_opens_the_panel_with_its_draft(link: str, draft: Prefill) -> None:
     assert message_link(link) == draft
@@ -45,6 +47,9 @@ def test_a_link_opens_the_panel_with_its_draft(link: str, draft: Prefill) -> Non
     ("sms:+14155550100?body=a&body=b", "'sms:+14155550100?body=a&body=b' gives body twice: which one is meant?"),
     ("whatsapp://call?phone=1", "'whatsapp://call?phone=1': WhatsApp links open a chat as "
                                 "whatsapp://send?phone=NUMBER&text=TEXT"),
+    ("sms:+14155550100?body=%ZZ", "'sms:+14155550100?body=%ZZ' is not percent-encoded UTF-8 (as in %20 for a space)"),
+    ("sms:+14155550100;+14155550101?body=x", "'sms:+14155550100;+14155550101?body=x' names 2 numbers: the panel "
+                                             "sends to one customer at a time"),
 ])
 def test_a_link_that_cannot_be_used_says_why_naming_it(link: str, said: str) -> None:
     with pytest.raises(LinkError) as refused:

@@ -142,7 +142,7 @@ async def in_panel(pilot: Pilot, backend: SimBackend, draft: dict[str, Any]) -> 
 async def in_reply_box(pilot: Pilot, backend: SimBackend, draft: dict[str, Any]) -> str:
     """A chat with the draft's customer on its channel and sender, then the draft as the reply."""
     chat = {key: draft[key] for key in ("destination", "channel", "callerId")}
-    opening = {**chat, "contentTemplateSid": seed.TEMPLATES[0].sid, "contentVariables": {"1": "Omar"}} \
+    opening = {**chat, "contentTemplateSid": seed.TEMPLATES[0].sid, "contentVariables": {"1": "Omar", "2": "Monday"}} \
         if draft["channel"] == "whatsapp" else {**chat, "body": "Hello"}
     # sent past the panel, without looking the customer up first: Sam's opt-out fails the message, not the chat
     await open_chat(pilot, opening, "You:")

@@ -443,3 +443,14 @@ def test_a_settings_file_with_a_byte_order_mark_is_read(env: dict[str, str], cwd
 def test_a_utf16_dotenv_without_a_byte_order_mark_is_said_not_ignored(env: dict[str, str], cwd: Path) -> None:
     (cwd / ".env").write_bytes(f"TWILIO_ACCOUNT_SID={ACCOUNT}\n".encode("utf-16-le"))
     assert error_text(env, cwd).startswith(f"The .env at {cwd / '.env'} is not UTF-8 text (it holds NUL bytes")
+
+
+@pytest.mark.parametrize(("url", "said"), [
+    ("http://user:s3cr3t-in-url@127.0.0.1:8411", "a base URL holds no user or password"),
+    ("http://127.0.0.1:99999", "a port from 1 to 65535"),
+])
+def test_a_base_url_with_a_password_or_a_bad_port_is_refused_without_showing_it(
+        env: dict[str, str], cwd: Path, url: str, said: str) -> None:
+    text = error_text({**env, "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": SECRET, "TWILIO_BASE_URL": url}, cwd)
+    assert text.startswith("Invalid setting TWILIO_BASE_URL in environment") and said in text
+    assert "s3cr3t-in-url" not in text

@@ -290,7 +290,7 @@ async def test_a_closed_whatsapp_window_offers_approved_templates_instead_of_fre
         omar = seed.CUSTOMERS[1]  # last wrote on WhatsApp days ago: the window is closed
         await open_chat(pilot, {"destination": omar.address, "callerId": seed.WHATSAPP_SENDERS[0],
                                 "channel": "whatsapp", "contentTemplateSid": seed.TEMPLATES[0].sid,
-                                "contentVariables": {"1": "Omar"}}, "You:")
+                                "contentVariables": {"1": "Omar", "2": "Monday"}}, "You:")
         await until(pilot, lambda: app.screen.query_one("#reply-template-row").display)
         assert not app.screen.query_one("#body-box").display
         assert app.focused is app.screen.query_one("#reply-template", Select)

@@ -11,7 +11,7 @@ import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
-from typing import TYPE_CHECKING, AsyncIterator, NoReturn, Sequence  # noqa: E402
+from typing import TYPE_CHECKING, Any, AsyncIterator, NoReturn, Sequence  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
 from pydantic import SecretStr  # noqa: E402
@@ -20,6 +20,7 @@ from core.links import FORMS, LinkError, Prefill, message_link  # noqa: E402
 from core.logs import exposed_secret_warning, setup_logging  # noqa: E402
 from core.models import Channel  # noqa: E402
 from core.settings import Settings, SettingsError, load_settings  # noqa: E402
+from tui.arguments import port, seconds  # noqa: E402
 from tui.commands import add_commands  # noqa: E402
 from tui.ssh import add_command as add_ssh_command  # noqa: E402
 
@@ -50,10 +51,10 @@ def _parser() -> _OneLineParser:
                        help="sms or whatsapp (default: the panel's first)")
     commands = parser.add_subparsers(dest="command", parser_class=_OneLineParser, prog="outbound-panel")
     simulator = commands.add_parser("sim", help="run the Twilio simulator alone, for several terminals")
-    simulator.add_argument("--port", type=int, default=8411, help="port on 127.0.0.1 (default 8411)")
-    simulator.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    simulator.add_argument("--port", type=port, default=8411, help="port on 127.0.0.1 (default 8411)")
+    simulator.add_argument("--latency", type=seconds, default=0.0, help="seconds added to every request")
     simulator.add_argument(
-        "--colleagues-accept", type=_seconds, metavar="SECONDS",
+        "--colleagues-accept", type=seconds, metavar="SECONDS",
         help="simulated colleagues: every worker not named by --human accepts each task offered to them "
         "SECONDS after the offer (default: off, every task waits for a terminal to accept it)",
     )
@@ -68,22 +69,29 @@ def _parser() -> _OneLineParser:
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """A bad argument is one line on stderr naming it, and exit 2 (argparse prints the whole usage too)."""
+    """A bad argument is one line on stderr naming it, and exit 2 (argparse prints the whole usage too); an
+    option is spelled out (no --bo for --body) and given once."""
 
     commands: tuple[str, ...] = ()  # the subcommands' names, on the main parser
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
+        self.register("action", None, _Once)
+        self.register("action", "store", _Once)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message}\n")
 
 
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, not {text!r}")
-    return seconds
+class _Once(argparse.Action):
+    """An option's value, refused when the option comes twice (argparse keeps the last without a word)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if option_string is not None and option_string in getattr(namespace, "_given", set()):
+            parser.error(f"{option_string} is given twice: which value is meant?")
+        namespace._given = getattr(namespace, "_given", set()) | {option_string}
+        setattr(namespace, self.dest, values)
 
 
 def _sim_config(settings: Settings) -> SimConfig:
@@ -124,8 +132,16 @@ async def backend(settings: Settings) -> AsyncIterator[tuple[Settings, str]]:
         return
     from sim.server import Simulator
 
-    async with Simulator(_sim_config(settings), port=settings.sim.port) as simulator:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            simulator = await stack.enter_async_context(Simulator(_sim_config(settings), port=settings.sim.port))
+        except OSError as error:  # e.g. [sim] port taken
+            raise SimulatorFailed(f"could not start the Twilio simulator: {error.strerror or error}") from error
         yield on_simulator(settings, simulator.base_url), "simulator"
+
+
+class SimulatorFailed(OSError):
+    """The embedded simulator could not start on this machine; str() says why."""
 
 
 def on_simulator(settings: Settings, base_url: str) -> Settings:
@@ -273,7 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("send", "sends", "templates"):
         from tui import commands
 
-        return asyncio.run(commands.run(args, settings))
+        try:
+            return asyncio.run(commands.run(args, settings))
+        except KeyboardInterrupt:  # ctrl+c: a send cut off is in the journal, settled at the next run
+            print("outbound-panel: interrupted", file=sys.stderr)
+            return 130
     try:
         if args.command == "sim":
             for warning in warnings:

@@ -10,9 +10,11 @@ No textual here: these commands draw nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from core.canned import fill, placeholder_values
@@ -21,11 +23,12 @@ from core.models import Channel, SendMode, SendResult
 from core.phone import display, parse_destination
 from core.rules import REFUSALS, check_send
 from core.settings import Settings
+from tui.arguments import duration
 
 if TYPE_CHECKING:
     from core.session import Session
 
-OK, INVALID, REFUSED, FAILED, AUTH = 0, 2, 3, 4, 5
+OK, OUTPUT_LOST, INVALID, REFUSED, FAILED, AUTH = 0, 1, 2, 3, 4, 5
 SENT = {SendMode.OPEN_CHAT: "chat task opened for you", SendMode.WAIT_ME: "the reply will be routed to you",
         SendMode.WAIT_ANY: "the reply will be routed to any agent"}
 
@@ -33,21 +36,35 @@ SENT = {SendMode.OPEN_CHAT: "chat task opened for you", SendMode.WAIT_ME: "the r
 def sent_sentence(result: SendResult) -> str:
     """What a send says when it went, here and in the panel."""
     reused = " (existing conversation)" if result.reused else ""
-    holder = "; in your open chat" if result.holder == "you" else \
-        f"; in the open chat of {result.holder}" if result.holder else ""
-    return f"Sent to {display(result.request.destination)}{reused}: {SENT[result.mode]}{holder}."
+    if result.holder == "you":
+        went = "in your open chat"
+    elif result.holder:  # the reply goes to that chat, whatever the mode asked
+        went = f"in the open chat of {result.holder}, who gets the reply"
+    else:
+        went = SENT[result.mode]
+    return f"Sent to {display(result.request.destination)}{reused}: {went}."
 
 
 class Refused(Exception):
     """A command-line input that cannot be used: one line naming it, exit 2, no request made."""
 
 
+class OutputLost(Exception):
+    """stdout or stderr cannot be written (a closed pipe, a full disk): exit 1."""
+
+
 def print_line(line: str) -> None:
-    print(line, flush=True)
+    try:
+        print(line, flush=True)
+    except OSError as error:
+        raise OutputLost(error.strerror or str(error)) from None
 
 
 def error_line(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError as error:
+        raise OutputLost(error.strerror or str(error)) from None
 
 
 def add_commands(commands: Any) -> None:
@@ -66,12 +83,15 @@ def add_commands(commands: Any) -> None:
     what.add_argument("--canned", type=int, metavar="N", help="canned message N (1 = the first in settings)")
     what.add_argument("--template", metavar="NAME|HX…", help="a WhatsApp content template, by name or SID")
     send.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
-                      help="a template variable; repeatable")
+                      help="a --template variable, or a --canned message's {placeholder}; repeatable")
     send.add_argument("--channel", choices=[c.value for c in Channel], help="sms (default) or whatsapp")
     send.add_argument("--from", dest="sender", metavar="NUMBER", help="the sender (default: the first configured)")
     send.add_argument("--mode", choices=[m.value for m in SendMode], help="default: [ui] default_mode")
     send.add_argument("--json", action="store_true", help="print one JSON object (with --follow: JSON lines)")
-    send.add_argument("--follow", action="store_true", help="print status events until the send's final state")
+    send.add_argument("--follow", action="store_true", help="print status events until the message is delivered "
+                      "(open_chat) or the reply is with an agent; exit 4 if it fails")
+    send.add_argument("--follow-timeout", type=duration, default=600.0, metavar="SECONDS",
+                      help="stop following after this long (default 600)")
     for name, helped in (("sends", "my outbound messages, newest first (what F4 shows)"),
                          ("templates", "the WhatsApp content templates and their approval")):
         listing = commands.add_parser(name, help=helped, description=helped)
@@ -82,21 +102,28 @@ async def run(args: argparse.Namespace, settings: Settings, out: Callable[[str],
               err: Callable[[str], None] = error_line) -> int:
     """send, sends, templates: one sentence (or JSON) on `out`, a failure on `err` (on `out` with --json), and the
     exit code it means."""
+    from tui.cli import SimulatorFailed
+
     as_json = bool(getattr(args, "json", False))
     try:
         if args.command != "send":
-            return await listing(args.command, settings, as_json, out)
+            return await listing(args.command, settings, as_json, out, err)
         payload = draft(args, settings)  # refused here: no Twilio request made
-        return await send(args, settings, payload, out)
+        return await send(args, settings, payload, out, err)
     except (OutboundError, Refused) as error:
         if as_json:
-            out(failure(error, True))
+            out(failure(error, True, args.command == "send"))
         else:
             err(f"outbound-panel: {failure(error, False)}")
         return exit_code(error)
-    except OSError as error:  # the embedded simulator could not start
-        err(f"outbound-panel: could not start the Twilio simulator: {error.strerror or error}")
+    except SimulatorFailed as error:
+        err(f"outbound-panel: {error}")
         return INVALID
+    except OutputLost as lost:  # what happened is in the history: `sends` says it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush must not fail again
+        with contextlib.suppress(OutputLost):
+            err(f"outbound-panel: could not write the result ({lost}); `outbound-panel sends` shows what went")
+        return OUTPUT_LOST
 
 
 # -- send ---------------------------------------------------------------------------------------------------
@@ -105,10 +132,15 @@ async def run(args: argparse.Namespace, settings: Settings, out: Callable[[str],
 def draft(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """The action's payload from the arguments, checked by core.rules as far as no Twilio call is needed;
     Refused (exit 2) or InvalidSend (its field says which) when it cannot go."""
+    if args.template and args.channel == Channel.SMS.value:
+        raise Refused("--template: content templates go over WhatsApp; leave out --channel sms")
     channel = Channel(args.channel or ("whatsapp" if args.template else "sms"))
     senders = settings.senders.sms if channel is Channel.SMS else settings.senders.whatsapp
     if not senders:
-        raise Refused(f"--channel {channel.value}: no {channel.value} sender is configured")
+        given = f"--channel {channel.value}" if args.channel else "--template (a WhatsApp message)"
+        raise Refused(f"{given}: no {channel.value} sender is configured ([senders] {channel.value} in settings)")
+    if args.sender is not None and not args.sender.strip():
+        raise Refused(f"--from is empty: give one of the senders ({', '.join(display(s) for s in senders)})")
     sender = args.sender or senders[0]
     check_body = args.body
     variables: dict[str, str] = {}
@@ -116,17 +148,20 @@ def draft(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         key, equals, value = item.partition("=")
         if not equals or not key.strip():
             raise Refused(f"--var {item!r}: expected KEY=VALUE, e.g. --var first_name=Jane")
+        if key.strip() in variables:
+            raise Refused(f"--var {key.strip()} is given twice: which value is meant?")
         variables[key.strip()] = value
-    if variables and not args.template:
-        raise Refused("--var is for --template only")
+    if variables and args.body is not None:
+        raise Refused("--var fills in a --template's variables or a --canned message's {placeholders}, not --body")
     body = args.body
     if args.canned is not None:
         canned = settings.canned.sms if channel is Channel.SMS else settings.canned.whatsapp
         if not 1 <= args.canned <= len(canned):
             raise Refused(f"--canned {args.canned}: there are {len(canned)} canned {channel.value} messages "
-                          f"(1 to {len(canned)})")
-        body = canned[args.canned - 1]
-        # the agent's name is filled in once connected; {customer_name} is never known: the rules refuse it
+                          f"(1 to {len(canned)}).")
+        body = fill(canned[args.canned - 1], variables)  # e.g. --var customer_name=Jane
+        variables = {}
+        # the agent's name is filled in once connected; what is still in {braces} then, the rules refuse
         check_body = fill(body, {"agent_name": "Agent", "agent_first_name": "Agent", "customer_number": args.to})
     mode = SendMode(args.mode or settings.ui.default_mode)
     template_sid = args.template if args.template and args.template.startswith("HX") else None
@@ -142,19 +177,22 @@ def draft(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 async def send(args: argparse.Namespace, settings: Settings, payload: dict[str, Any],
-               out: Callable[[str], None]) -> int:
+               out: Callable[[str], None], err: Callable[[str], None] = error_line) -> int:
     """Connects (the embedded simulator when no credentials are set), then sends as the panel does."""
-    from tui.cli import connect
+    from core import retry
+    from core.rules import offline
 
-    async with connect(settings, resume=False) as (session, _):
+    async with _session(settings, err) as session:
+        if not session.agent.available:  # what the panel refuses too
+            raise offline(session.agent.activity_name)
         customer_number = parse_destination(payload["destination"], settings.ui.phone_region)
         if args.canned is not None:  # what the panel fills in: the agent's name, the customer's number
             payload["body"] = fill(payload["body"], placeholder_values(session.agent.full_name,
                                                                         display(customer_number)))
         if args.template and not payload["contentTemplateSid"]:
             payload["contentTemplateSid"] = await _template_sid(session, args.template)
-        await session.templates()  # the rules check approval and variables with them
-        await session.customer_status(payload["channel"], customer_number, payload["callerId"])
+        await retry.read(session.templates)  # the rules check approval and variables with them
+        await retry.read(lambda: session.customer_status(payload["channel"], customer_number, payload["callerId"]))
         result = await session.send(payload)
         record = session.history.get(result.message_sid)
         sentence = sent_sentence(result)
@@ -163,39 +201,68 @@ async def send(args: argparse.Namespace, settings: Settings, payload: dict[str, 
                         "mode": result.mode.value, "state": record.state if record else "sent",
                         "sentence": sentence}) if args.json else sentence)
         if args.follow:
-            await _follow(session, result.message_sid, args.json, out)
+            return await _follow(session, result, args, out)
     return OK
 
 
+@contextlib.asynccontextmanager
+async def _session(settings: Settings, err: Callable[[str], None], resume: bool = False) -> AsyncIterator[Session]:
+    """The agent's session for one command; what a crash left behind is said on `err` first (as the panel does).
+    `resume`: the unfinished sends of earlier runs are followed too (a one-shot command needs them rarely)."""
+    from tui.cli import connect
+
+    async with connect(settings, resume=resume) as (session, _):
+        for sentence in session.recovered:
+            err(f"outbound-panel: {sentence}")
+        yield session
+
+
 async def _template_sid(session: Session, name: str) -> str:
-    templates = await session.templates()
+    from core import retry
+
+    templates = await retry.read(session.templates)
     found = [t for t in templates if t.name == name]
     if not found:
         names = ", ".join(sorted({t.name for t in templates})) or "none"
-        raise Refused(f"--template {name}: there is no content template of that name; the templates are: {names}")
+        raise Refused(f"--template {name}: there is no content template of that name; the templates are: {names}.")
     return found[0].sid
 
 
-async def _follow(session: Session, message_sid: str, as_json: bool, out: Callable[[str], None]) -> None:
-    """Prints each status event of the send until its final state, or until a task offers the reply to an agent."""
+async def _follow(session: Session, result: SendResult, args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    """Prints each status event of the send until its part is done: the message delivered (open_chat) or the
+    reply with an agent (the wait modes); or it failed (exit 4); or --follow-timeout passed."""
     import asyncio
 
-    from core.events import TaskStatusChanged
+    from core.events import MessageStatusChanged, TaskStatusChanged
     from core.status_text import event_line
 
-    done = asyncio.Event()
+    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    delivered = False
 
     def seen(record: Any, event: Any) -> None:
-        if record.message_sid != message_sid:
+        nonlocal delivered
+        if record.message_sid != result.message_sid or done.done():
             return
         line = event_line(event, session.agent.sid)
         out(json.dumps({"at": event.at.isoformat(), "event": event.type, "text": line, "state": record.state})
-            if as_json else f"{event.at.astimezone():%H:%M:%S}  {line}")
-        if record.finished or (isinstance(event, TaskStatusChanged) and event.status in ("reserved", "assigned")):
-            done.set()  # a final state, or the reply has reached an agent: the send's part is done
+            if args.json else f"{event.at.astimezone():%H:%M:%S}  {line}")
+        failed = isinstance(event, MessageStatusChanged) and event.status in ("failed", "undelivered")
+        delivered = delivered or (isinstance(event, MessageStatusChanged) and event.status in ("delivered", "read"))
+        replied_to_agent = isinstance(event, TaskStatusChanged) and event.status in ("reserved", "assigned") \
+            and result.mode is not SendMode.OPEN_CHAT
+        if failed:
+            done.set_result(FAILED)
+        elif record.finished or replied_to_agent or (delivered and result.mode is SendMode.OPEN_CHAT):
+            done.set_result(OK)
 
     session.subscribe(seen)
-    await done.wait()
+    try:
+        return await asyncio.wait_for(done, args.follow_timeout)
+    except TimeoutError:
+        record = session.history.get(result.message_sid)
+        line = f"Stopped following after {args.follow_timeout:g} s: {record.state if record else 'sent'}."
+        out(json.dumps({"event": "stopped", "text": line}) if args.json else line)
+        return OK
 
 
 def exit_code(error: BaseException) -> int:
@@ -209,23 +276,33 @@ def exit_code(error: BaseException) -> int:
     return FAILED
 
 
-def failure(error: OutboundError | Refused, as_json: bool) -> str:
-    """The line a failed command prints: the sentence, or one JSON object saying whether it reached the customer."""
+def failure(error: OutboundError | Refused, as_json: bool, sending: bool = True) -> str:
+    """The line a failed command prints: the sentence, or one JSON object (for send: whether it reached the
+    customer)."""
     if not as_json:
         return str(error)
-    reached = error.reached_customer if isinstance(error, SendFailed) else False
-    return json.dumps({"sent": False, "error": str(error), "exit_code": exit_code(error), "reached_customer": reached,
-                       "field": getattr(error, "field", None)})
+    said: dict[str, Any] = {"error": str(error), "exit_code": exit_code(error)}
+    if sending:
+        reached = error.reached_customer if isinstance(error, SendFailed) else False
+        said = {"sent": False, **said, "reached_customer": reached, "field": getattr(error, "field", None)}
+    return json.dumps(said)
 
 
 # -- sends, templates ---------------------------------------------------------------------------------------
 
 
-async def listing(command: str, settings: Settings, as_json: bool, out: Callable[[str], None]) -> int:
-    from tui.cli import connect
+async def listing(command: str, settings: Settings, as_json: bool, out: Callable[[str], None],
+                  err: Callable[[str], None] = error_line) -> int:
+    from core import retry
 
-    async with connect(settings, resume=False) as (session, _):
+    async with _session(settings, err, resume=command == "sends") as session:
         if command == "sends":
+            await session.watcher.stop()  # one look at each unfinished send, here, then the list (what F4 shows)
+            if session.watcher.following:
+                with contextlib.suppress(OutboundError):
+                    await session.watcher.tick()
+            if not session.history.sends() and not as_json:
+                out("No outbound messages yet.")
             for record in session.history.sends():
                 request = record.result.request
                 out(json.dumps({"sent_at": record.sent_at.isoformat(), "to": request.destination,
@@ -235,7 +312,7 @@ async def listing(command: str, settings: Settings, as_json: bool, out: Callable
                     f"{record.sent_at.astimezone():%Y-%m-%d %H:%M}  {display(request.destination):<18} "
                     f"{request.channel.value:<8} {record.state}")
         else:
-            for template in await session.templates():
+            for template in await retry.read(session.templates):
                 out(json.dumps({"sid": template.sid, "name": template.name, "language": template.language,
                                 "whatsapp_status": template.whatsapp_status, "variables": template.placeholders})
                     if as_json else f"{template.name} ({template.language})  {template.whatsapp_status}  {template.sid}")

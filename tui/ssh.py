@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.paths import user_dir
+from tui.arguments import count, duration, port
 
 if TYPE_CHECKING:
     import asyncssh
@@ -48,42 +49,18 @@ def add_command(commands: Any) -> None:
         "Twilio (real credentials are never used). Needs the ssh extra: pip install 'outbound-panel[ssh]'.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; another "
                        "address lets other machines in)")
-    serve.add_argument("--port", type=_port, default=2222, help="port (default 2222)")
+    serve.add_argument("--port", type=port, default=2222, help="port (default 2222)")
     who = serve.add_mutually_exclusive_group()
     who.add_argument("--authorized-keys", metavar="FILE", type=Path,
                      help="visitors' public keys, one per line (default ~/.ssh/authorized_keys)")
     who.add_argument("--open", action="store_true", help="no authentication: anyone who can reach the port")
     serve.add_argument("--shared-world", action="store_true", help="one simulator for every visitor; the SSH "
                        "user name picks the seeded agent (alice, bob, carol, dave)")
-    serve.add_argument("--max-sessions", type=_count, default=20, metavar="N", help="visitors at once (default 20)")
-    serve.add_argument("--max-per-address", type=_count, default=5, metavar="N",
+    serve.add_argument("--max-sessions", type=count, default=20, metavar="N", help="visitors at once (default 20)")
+    serve.add_argument("--max-per-address", type=count, default=5, metavar="N",
                        help="visitors at once from one address (default 5)")
-    serve.add_argument("--idle-timeout", type=_duration, default=15 * 60.0, metavar="DURATION",
+    serve.add_argument("--idle-timeout", type=duration, default=15 * 60.0, metavar="DURATION",
                        help="disconnect a visitor who typed nothing for this long: 90s, 15m, 1h (default 15m)")
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port, 0 to 65535, not {text!r}")
-    return int(text)
-
-
-def _count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more, not {text!r}")
-    return int(text)
-
-
-def _duration(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
-    try:
-        seconds = float(number) * units[unit]
-    except ValueError:
-        seconds = -1
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 90s, 15m or 1h, not {text!r}")
-    return seconds
 
 
 class ServeError(Exception):
