@@ -9,11 +9,21 @@ backed off to the slow interval, requests over QUIET_WINDOW seconds (one slow cy
 watchers measured in the same window; each counts its own requests).
 Prints one `name: value` line per figure. Budgets (default settings): p50 ≤ 1 s, p95 ≤ 2 s,
 100 quiet sends ≤ 60 requests per minute.
+
+Run: .venv/bin/python bench/status.py --agents      (about 3 min)
+A whole contact center on one account: N = 1, 10 and 50 agents (sessions of their own, as N terminals) on one
+simulator, which enforces TaskRouter's 3 task lists with EvaluateTaskAttributes a second per account (429 +
+Retry-After). Each agent sends 3 messages (open_chat, wait_me, wait_any) in its first SPREAD_AGENTS seconds; the
+customers reply; simulated colleagues accept every reservation. Over AGENTS_WINDOW seconds from the first send, per
+endpoint: requests a second on average, at the peak (the busiest second), and the 429s, against Twilio's documented
+limits (task list 3/s per account; Flex Interactions 20/s per endpoint; Conversations 30 writes/s per service).
+Last line: `status agents: N=50 task list peak … /s (limit 3), 429s=…, requests/min per agent …`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sys
 import time
@@ -134,6 +144,79 @@ async def active_phase(size: int, sim: Simulator, recorder: Recorder, service: O
     return latencies, (watcher.requests - before) / elapsed * 60
 
 
+SPREAD_AGENTS = 10.0
+AGENTS_WINDOW = 40.0
+ENDPOINTS = [  # (name, method, path pattern, query parameter that must be there, documented limit a second)
+    ("task list (EvaluateTaskAttributes)", "GET", r"/v1/Workspaces/WS\w+/Tasks", "EvaluateTaskAttributes", 3),
+    ("task by SID", "GET", r"/v1/Workspaces/WS\w+/Tasks/WT\w+", None, None),
+    ("reservations", "GET", r"/v1/Workspaces/WS\w+/(Tasks/WT\w+|Workers/WK\w+)/Reservations", None, None),
+    ("Flex Interactions writes", "POST", r"/v1/Interactions.*", None, 20),
+    ("Conversations writes", "POST", r"/v1/(Conversations|ConversationWithParticipants).*", None, 30),
+    ("Conversations reads", "GET", r"/v1/(Conversations|ParticipantConversations).*", None, None),
+]
+
+
+def endpoint_of(entry: Any) -> str | None:
+    import re
+
+    for name, method, pattern, needs, _ in ENDPOINTS:
+        if entry.method == method and re.fullmatch(pattern, entry.path) and (needs is None or entry.param(needs)):
+            return name
+    return None
+
+
+async def agents_phase(agents: int) -> dict[str, Any]:
+    """`agents` sessions on one simulator, 3 sends each: the requests per endpoint (see the module docstring)."""
+    from core.session import open_session
+
+    rng = random.Random(agents)
+    config = SimConfig(random_seed=agents, delivery_delay=0.5, customer_reply_delay=5.0, colleague_accept_delay=2.0)
+    async with Simulator(config) as sim, contextlib.AsyncExitStack() as stack:
+        settings = on_simulator(load_settings(env={"XDG_CONFIG_HOME": "/nonexistent"}, cwd=Path("/nonexistent")),
+                                sim.base_url)
+        sessions = [await stack.enter_async_context(open_session(settings, history_path=":memory:"))
+                    for _ in range(agents)]
+        numbers = iter(f"+1415555{n:04d}" for n in range(1000, 9999))
+        start = asyncio.get_running_loop().time()
+        mark = len(sim.world.log)
+
+        async def three(session: Any) -> None:
+            for mode in ("open_chat", "wait_me", "wait_any"):
+                await asyncio.sleep(rng.uniform(0, SPREAD_AGENTS / 3))
+                await session.send({"destination": next(numbers), "callerId": seed.SMS_SENDERS[0], "channel": "sms",
+                                    "body": "Hello", "sendMode": mode})
+
+        await asyncio.gather(*(three(s) for s in sessions))
+        await asyncio.sleep(max(0.0, start + AGENTS_WINDOW - asyncio.get_running_loop().time()))
+        window = [e for e in sim.world.log[mark:] if not e.path.startswith("/_sim/")]
+    figures: dict[str, Any] = {"total": len(window)}
+    for name, *_, limit in ENDPOINTS:
+        mine = [e for e in window if endpoint_of(e) == name]
+        seconds: dict[int, int] = {}
+        for e in mine:
+            seconds[int(e.started - start)] = seconds.get(int(e.started - start), 0) + 1
+        figures[name] = (len(mine) / AGENTS_WINDOW, max(seconds.values(), default=0),
+                         sum(1 for e in mine if e.status == 429), limit)
+    return figures
+
+
+async def agents_main() -> None:
+    import logging
+
+    logging.getLogger("outbound_panel").propagate = False  # each watcher's "slow down" warnings: counted, not printed
+    for agents in (1, 10, 50):
+        figures = await agents_phase(agents)
+        for name, *_ in ENDPOINTS:
+            mean, peak, refused, limit = figures[name]
+            print(f"agents={agents} {name}: {mean:.2f}/s, peak {peak}/s" + (f" (limit {limit})" if limit else "")
+                  + (f", 429s {refused}" if refused else ""))
+        per_agent = figures["total"] / AGENTS_WINDOW * 60 / agents
+        print(f"agents={agents} all requests per minute per agent: {per_agent:.0f}")
+    _, peak, refused, _ = figures[ENDPOINTS[0][0]]
+    print(f"status agents: N=50 task list peak {peak}/s (limit 3), 429s={refused}, "
+          f"requests/min per agent {per_agent:.0f}")
+
+
 async def main() -> None:
     rng = random.Random(5)
     settings = load_settings(env={"XDG_CONFIG_HOME": "/nonexistent"}, cwd=Path("/nonexistent"))
@@ -183,4 +266,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(agents_main() if "--agents" in sys.argv[1:] else main())

@@ -271,6 +271,23 @@ class TwilioGateway:
                          assignment_status=str(t.assignment_status or ""), date_created=t.date_created,
                          date_updated=t.date_updated) for t in found]
 
+    async def offered_task_sids(self) -> list[str]:
+        """The tasks offered to the agent now (their worker's pending reservations): a reply routed to them is found
+        here, without the task list TaskRouter limits."""
+        if self._agent_worker_sid is None:
+            return []
+        found = await self.call("reading the tasks offered to you",
+                                self._workspace.workers(self._agent_worker_sid).reservations.list_async(
+                                    reservation_status="pending"))
+        return [r.task_sid for r in found]
+
+    async def task(self, task_sid: str) -> TaskView:
+        """One task by its SID (not the task list, which TaskRouter limits to 3 requests a second per account)."""
+        t = await self.call("reading the task", self._workspace.tasks(task_sid).fetch_async())
+        return TaskView(sid=t.sid, conversation_sid=json_object(t.attributes).get("conversationSid"),
+                        assignment_status=str(t.assignment_status or ""), date_created=t.date_created,
+                        date_updated=t.date_updated)
+
     async def task_holder(self, task_sid: str) -> Holder | None:
         """The worker holding the task's live reservation (pending, accepted or wrapping), if any."""
         reservations = await self.call("looking up who holds the task",

@@ -11,16 +11,23 @@ Twilio offers no push a terminal can receive, so it polls, adaptively and with l
 * per followed conversation, ONE `GET …/Messages?Order=desc&PageSize=20`: our message's aggregated
   `delivery` summary and any new customer message. Receipts (`…/Messages/{IM}/Receipts`) are read only
   when the summary says failed/undelivered, for the error code.
-* for ALL followed conversations, ONE TaskRouter task list per tick whose expression is
-  `conversationSid IN ["CH…", …]` (split only when the expression would exceed MAX_EXPRESSION characters);
-  a task's reservations are read only when it becomes reserved/assigned, to name the worker.
+* each task known by its SID (an open chat's, a reply's once found) is read by its SID, at its conversation's
+  pace (fast after a change, then backing off to `slow`); a task's reservations are read only when it becomes
+  reserved/assigned, to name the worker. A reply routed to this agent is found in their own pending
+  reservations (one request a tick while a send waits for its task).
+* the task list (`conversationSid IN ["CH…", …]`, one request for every conversation that needs it, split only
+  past MAX_EXPRESSION characters) only finds tasks not yet known: after a send that waits for a reply, after a
+  customer's reply (which makes a task), after a restart. TaskRouter allows that list 3 requests a second per
+  account, so each terminal asks it at most once every `discover_every` seconds (20: 50 agents make 2.5 a
+  second), up to DISCOVERIES times per need.
 * a conversation is polled every `fast` seconds after the send and after any change to it, for
   `quiet_after` seconds; then its interval doubles at each quiet poll up to `slow`. The task list runs
   every `fast` seconds while any conversation is in its fast phase, else every `task_period` seconds.
-  Defaults: 100 quiet sends cost 100 × 60/120 + 60/10 = 56 requests a minute in total. The price: a reply
-  to a long-quiet SMS/open_chat conversation may take up to `slow` (120 s) to show, while a wait-mode
-  reply makes a task, which the task list sees within `task_period`, and that change polls the
-  conversation at once (fast again).
+  Defaults: 100 quiet sends cost 100 × 60/120 (+ as much again for those with a known task) + 6 (the agent's
+  pending reservations, while a wait_me send has no task yet) requests a minute. The price: a reply to a
+  long-quiet conversation may take up to `slow` (120 s) to show, except a wait_me reply, whose task is offered
+  to the agent and found in their reservations within `task_period`; that change polls the conversation at once.
+  (A relay that Twilio pushes to takes that price away: issue 16.)
 * following stops at a final state: the message failed/undelivered, a task completed/canceled (then the
   conversation's state is read once, to report it closed), or the conversation gone.
 * a 429 (RateLimited) pauses all polling for its Retry-After (DEFAULT_PAUSE when absent); any other error
@@ -43,7 +50,7 @@ from core.events import (FINAL_MESSAGE, FINAL_TASK, PROGRESS, Callback, Conversa
                          MessageStatus, MessageStatusChanged, StatusEvent, TaskStatusChanged, summary_status)
 from core.gateway import TwilioGateway
 from core.views import MessageView, TaskView
-from core.models import SendResult
+from core.models import SendMode, SendResult
 from core.status_text import delivery_sentence
 
 log = logging.getLogger("outbound_panel.watcher")
@@ -51,6 +58,8 @@ T = TypeVar("T")
 
 DEFAULT_PAUSE = 5.0  # seconds to pause on a 429 without Retry-After
 MAX_EXPRESSION = 4000  # characters of one task list expression (≈100 conversations)
+DISCOVERIES = 3  # task list looks for a conversation's new task before it waits for the next sign of one
+TASK_FAST = 2.0  # seconds between two reads of a known task (by SID), at the fastest
 PAGE_SIZE = 20  # newest messages read per conversation poll
 
 
@@ -73,6 +82,8 @@ class _Followed:
     # task SID -> (status, date_updated) last seen: a reservation rejected and offered to another agent
     # at once leaves the status "reserved" but changes the date
     tasks: dict[str, tuple[str, datetime | None]] = field(default_factory=dict)
+    discover: int = 0  # task list looks left for a task not yet known
+    next_task_read: float = 0.0  # when its known tasks are read again (by SID)
     done: bool = False
 
 
@@ -82,9 +93,15 @@ class StatusWatcher:
     def __init__(self, gateway: TwilioGateway, *, clock: Callable[[], float] = retry.now,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep, fast: float = 0.5,
                  slow: float = 120.0, quiet_after: float = 15.0, task_period: float = 10.0,
-                 concurrency: int = 10, wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 concurrency: int = 10, wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 discover_every: float = 20.0) -> None:
         self.gateway = gateway
         self.fast, self.slow, self.quiet_after, self.task_period = fast, slow, quiet_after, task_period
+        self.discover_every = discover_every
+        self._next_discovery = 0.0
+        self._next_offered = 0.0  # when the agent's pending reservations are read again while a wait_me send waits
+        self._not_ours: set[str] = set()  # tasks offered to the agent that none of the followed sends made
+        self._pause_listeners: list[Callable[[float], None]] = []
         self._clock, self._sleep = clock, sleep
         self.wall = wall  # the time of day events carry when Twilio gives none
         self._limit = asyncio.Semaphore(concurrency)
@@ -107,6 +124,9 @@ class StatusWatcher:
                              interval=self.fast, next_poll=now, last_change=now)
         if result.task_sid:
             followed.tasks[result.task_sid] = ("", None)
+        # a send's task, when not known from the start, is made by the customer's reply (seen by _read_messages);
+        # after a restart it may have been made meanwhile
+        followed.discover = DISCOVERIES if resumed and not result.task_sid else 0
         self._followed[result.conversation_sid] = followed
         self._next_tasks = min(self._next_tasks, now)
         if resumed:
@@ -132,7 +152,7 @@ class StatusWatcher:
         """Something was just done to this conversation (a reservation answered): poll it and the tasks now."""
         f = self._followed.get(conversation_sid)
         if f is not None:
-            f.last_change = f.next_poll = self._next_tasks = self._clock()
+            f.last_change = f.next_poll = f.next_task_read = self._next_tasks = self._clock()
 
     @property
     def following(self) -> list[str]:
@@ -211,6 +231,12 @@ class StatusWatcher:
         pause = error.retry_after if error.retry_after and error.retry_after > 0 else DEFAULT_PAUSE
         self._paused_until = max(self._paused_until, self._clock() + pause)
         log.warning("Twilio asked to slow down: polling paused for %.1f s", pause)
+        for listener in list(self._pause_listeners):
+            listener(pause)
+
+    def on_pause(self, listener: Callable[[float], None]) -> None:
+        """`listener(seconds)` each time Twilio asks to slow down (a 429): status is delayed that long."""
+        self._pause_listeners.append(listener)
 
     async def _request(self, call: Awaitable[T]) -> T:
         self.requests += 1
@@ -271,6 +297,8 @@ class StatusWatcher:
                 self._emit(CustomerReplied(conversation_sid=f.sid, at=message.date_created or self.wall(),
                                            message_sid=message.sid, body=message.body))
                 changed = True
+                if all(status in FINAL_TASK for status, _ in f.tasks.values()):  # none live: a reply makes one
+                    f.discover = DISCOVERIES
         return changed
 
     async def _message_status(self, f: _Followed, ours: MessageView, at: datetime | None = None) -> bool:
@@ -306,19 +334,81 @@ class StatusWatcher:
             return
         fast = any(now - f.last_change < self.quiet_after for f in live)
         self._next_tasks = now + (self.fast if fast else self.task_period)
-        for chunk in _chunks([f.sid for f in live]):
+        known = [(f, sid) for f in live if f.next_task_read <= now
+                 for sid, (status, _) in f.tasks.items() if status not in FINAL_TASK]
+        for f in {f.sid: f for f, _ in known}.values():  # at the conversation's own pace, never faster than TASK_FAST
+            f.next_task_read = now + max(TASK_FAST, f.interval)
+        await asyncio.gather(*(self._read_task(f, sid) for f, sid in known))
+        if any(f.discover for f in live) or (any(_waits_for_me(f) for f in live) and now >= self._next_offered):
+            self._next_offered = now + self.task_period
+            await self._offered_to_me()
+        wanting = [f for f in live if f.discover and not f.done]
+        if wanting and now >= self._next_discovery and self._clock() >= self._paused_until:
+            await self._discover(wanting)
+
+    async def _read_task(self, f: _Followed, sid: str) -> None:
+        async with self._limit:
+            if self._clock() < self._paused_until:
+                return
+            try:
+                task = await self._request(self.gateway.task(sid))
+            except RateLimited as error:
+                self._pause(error)
+                return
+            except NotFound:
+                f.tasks.pop(sid, None)  # gone: a task made again would be found by the task list
+                return
+            except OutboundError as error:
+                log.warning("reading task %s failed: %s", sid, error)
+                return
+        await self._task_status(f, task)
+
+    async def _offered_to_me(self) -> None:
+        """A reply routed to this agent, found at once in their own pending reservations (not the task list)."""
+        try:
+            offered = await self._request(self.gateway.offered_task_sids())
+        except RateLimited as error:
+            self._pause(error)
+            return
+        except OutboundError as error:
+            log.warning("reading the tasks offered to the agent failed: %s", error)
+            return
+        known = {sid for f in self._followed.values() for sid in f.tasks}
+        for sid in offered:
+            if sid in known or sid in self._not_ours:
+                continue
+            try:
+                task = await self._request(self.gateway.task(sid))
+            except OutboundError:
+                continue  # looked at again at the next tick
+            f = self._followed.get(task.conversation_sid or "")
+            if f is None or f.done or not self._ours(f, task):
+                self._not_ours.add(sid)  # another conversation's: not read again
+                continue
+            f.discover = 0
+            await self._task_status(f, task)
+
+    async def _discover(self, wanting: list[_Followed]) -> None:
+        """The tasks not known yet of these conversations, from the task list (once per `discover_every`)."""
+        self._next_discovery = self._clock() + self.discover_every
+        for f in wanting:
+            f.discover -= 1
+        for chunk in _chunks([f.sid for f in wanting]):
             try:
                 tasks = await self._request(self.gateway.tasks_for_conversations(chunk))
             except RateLimited as error:
                 self._pause(error)
+                self._next_discovery = max(self._next_discovery, self._paused_until)
+                for f in wanting:
+                    f.discover += 1  # not looked: looked again after the pause
                 return
             except OutboundError as error:
-                log.warning("polling the tasks failed: %s", error)
-                self._next_tasks = self._clock() + self.task_period
+                log.warning("looking for new tasks failed: %s", error)
                 return
             for task in sorted(tasks, key=lambda t: (t.date_created or datetime.min.replace(tzinfo=UTC), t.sid)):
                 f = self._followed.get(task.conversation_sid or "")
-                if f is not None and not f.done and self._ours(f, task):
+                if f is not None and not f.done and task.sid not in f.tasks and self._ours(f, task):
+                    f.discover = 0  # found what it was looking for
                     await self._task_status(f, task)
 
     @staticmethod
@@ -393,6 +483,11 @@ class StatusWatcher:
 
 def _bare(address: str) -> str:
     return address.removeprefix("whatsapp:").strip()
+
+
+def _waits_for_me(f: _Followed) -> bool:
+    """A wait_me send whose reply (a task offered to the agent) has not come yet."""
+    return not f.done and not f.tasks and f.result is not None and f.result.mode is SendMode.WAIT_ME
 
 
 def _chunks(sids: list[str]) -> list[list[str]]:

@@ -7,6 +7,7 @@ or times out. The resources are in sim/taskrouter_models.py, the REST side in si
 
 from __future__ import annotations
 
+import collections
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from sim import seed
@@ -41,6 +42,7 @@ class TaskRouterDomain:
     def __init__(self, world: World) -> None:
         self.world = world
         now = world.now()
+        self.task_lists: collections.deque[float] = collections.deque()  # loop times of the last second's lists
         self.workspace_sid = seed.WORKSPACE_SID
         self.friendly_name = "Flex Task Assignment"
         self.created = now

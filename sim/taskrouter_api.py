@@ -5,6 +5,8 @@ The JSON of each resource is sim/taskrouter_json.py.
 
 from __future__ import annotations
 
+import asyncio
+import math
 from typing import Any, Callable
 
 from aiohttp import web
@@ -22,7 +24,7 @@ from sim.taskrouter_json import (
     workspace_json,
 )
 from sim.taskrouter_models import DEFAULT_TASK_TIMEOUT, Reservation, Task, Worker, Workflow
-from sim.wire import bool_param, invalid, not_found, page, read_form, respond
+from sim.wire import TwilioError, bool_param, invalid, not_found, page, read_form, respond
 from sim.world import account_of, world_of
 
 MAX_PAGE_SIZE = 1000
@@ -210,6 +212,8 @@ async def list_tasks(request: web.Request) -> web.Response:
     query = request.query
     statuses = _statuses(query.getall("AssignmentStatus", []))
     expression = query.get("EvaluateTaskAttributes")
+    if expression:
+        _within_the_limit(domain)
     predicate = _compile(expression) if expression else None
     priority = _int(query.get("Priority"), "Priority")
     has_addons = bool_param(query.get("HasAddons"))
@@ -232,6 +236,21 @@ async def list_tasks(request: web.Request) -> web.Response:
     # Attributes are returned in lists too: the seed plugin reads them from the list result.
     records = [task_json(domain, t, account_of(request), now) for t in tasks]
     return page(request, "tasks", records, max_page_size=MAX_PAGE_SIZE)
+
+
+def _within_the_limit(domain: TaskRouterDomain) -> None:
+    """TaskRouter's 3 task lists with EvaluateTaskAttributes a second per account: above it, 429 and Retry-After."""
+    limit = domain.world.config.task_list_per_second
+    if limit is None:
+        return
+    now = asyncio.get_running_loop().time()
+    recent = domain.task_lists
+    while recent and recent[0] <= now - 1.0:
+        recent.popleft()
+    if len(recent) >= limit:
+        wait = max(1, math.ceil(recent[0] + 1.0 - now))
+        raise TwilioError(429, 20429, "Too many requests", {"Retry-After": str(wait)})
+    recent.append(now)
 
 
 def _task_response(request: web.Request, domain: TaskRouterDomain, task: Task, status: int = 200) -> web.Response:

@@ -31,6 +31,9 @@ class SimConfig:
     # Seconds between seeded customers writing in on their own (a conversation of theirs, routed to Flex); None = never.
     inbound_every: float | None = None
     latency: float = 0.0  # seconds added to every request
+    # TaskRouter's task list with EvaluateTaskAttributes: requests a second per account, then 429 + Retry-After
+    # (Twilio changelog "TaskRouter endpoint rate limit correction", 2024-10); None = no limit
+    task_list_per_second: int | None = 3
     random_seed: int | None = None  # fixes SIDs for reproducible runs
     manual_clock: bool = False  # tests move time with World.clock.advance()
     clock_start: float | None = None  # epoch seconds the world starts at (default: now)

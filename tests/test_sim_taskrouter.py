@@ -6,6 +6,7 @@ spec by the `sim` fixture. Time moves only when a test advances the manual clock
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any, Awaitable
@@ -470,6 +471,7 @@ async def test_assignment_status_multi_filter_and_other_filters(sim: Simulator, 
 
 
 async def test_task_list_pages_carry_the_filters(sim: Simulator, client: Client) -> None:
+    sim.world.config.task_list_per_second = None  # four pages at once: about paging, not TaskRouter's rate limit
     created = [await new_task(client, {"batch": "b1", "n": n}, task_channel="default") for n in range(12)]
     await new_task(client, {"batch": "b2"})
     tasks = workspace(client).tasks
@@ -510,3 +512,16 @@ async def test_accepting_notifies_listeners(sim: Simulator, client: Client) -> N
     assert heard == []
     await workspace(client).tasks(task.sid).reservations(reservation.sid).update_async(reservation_status="accepted")
     assert heard == [(task.sid, ALICE.sid)]
+
+
+async def test_the_task_list_with_attributes_is_limited_to_3_a_second_per_account(
+        sim: Simulator, client: Client) -> None:
+    tasks = client.taskrouter.v1.workspaces(seed.WORKSPACE_SID).tasks
+    for _ in range(3):
+        await tasks.list_async(evaluate_task_attributes=f'conversationSid == "CH{"1" * 32}"')
+    status, body = await list_error(tasks.list_async(evaluate_task_attributes=f'conversationSid == "CH{"1" * 32}"'))
+    assert (status, body["code"]) == (429, 20429)
+    assert sim.world.log[-1].response_headers["Retry-After"] == "1"
+    await tasks.list_async()  # without attributes: not that limit
+    await asyncio.sleep(1.0)  # a second later (virtual time): allowed again
+    assert await tasks.list_async(evaluate_task_attributes=f'conversationSid == "CH{"1" * 32}"') == []

@@ -14,9 +14,10 @@ from sim.server import Simulator
 from sim.world import SimConfig
 from tests.live import advance_until
 from tests.outbound_fixtures import SMS_SENDER, project_settings
-from tests.tui_fixtures import (SimBackend, backend, settle, shown_in, sim_of,  # noqa: F401 (fixture)
+from tests.tui_fixtures import (SimBackend, backend, settle, shown_in, sim_of, text_of,  # noqa: F401 (fixture)
                                type_draft, type_keys, until_shown)
 from tui.screens.sends import SendsScreen
+from tui.widgets.agent_bar import AgentBar
 from tui.widgets.timeline import Timeline
 
 pytestmark = pytest.mark.real_time  # Textual's timers read time.monotonic
@@ -222,3 +223,17 @@ async def test_f8_pressed_three_times_with_two_offers_accepts_only_the_one_shown
                     if e.param("ReservationStatus") == "accepted"]
         assert len(accepted) == 1
         assert len(session.offers) == 1  # the other is still offered: nobody looked at it
+
+
+async def test_twilio_asking_to_slow_down_is_said_not_silence(backend: SimBackend) -> None:
+    app = backend.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        sim_of(backend).fault(r"/v1/Conversations/CH[0-9a-f]{32}/Messages", method="GET", status=429, code=20429,
+                              retry_after=30, times=1)
+        await send(pilot, "4155550100", "Hello Jane", "ctrl+r")
+        await advance_until(sim_of(backend), lambda: "status delayed" in text_of(app, "#agent-bar"),
+                            then=pilot.pause)
+        assert text_of(app, "#agent-bar").endswith("● Available  status delayed")
+        app.query_one(AgentBar).set_delayed(False)  # the pause is over (the app's timer, in real seconds)
+        assert "delayed" not in text_of(app, "#agent-bar")

@@ -204,20 +204,30 @@ async def test_completed_task_and_closed_conversation_end_the_following(
 # -- economy -----------------------------------------------------------------------------------------
 
 
-async def test_one_task_list_call_per_tick_for_every_followed_send(driver: Driver, sim: Simulator) -> None:
+async def test_a_reply_routed_to_me_is_found_in_my_reservations_without_the_task_list(
+        driver: Driver, sim: Simulator) -> None:
     results = [await driver.send("wait_me", destination=f"+1415555{2000 + i}") for i in range(5)]
-    start = len(sim.world.log)
-    await driver.run(seconds=30)
-    task_lists = [e for e in sim.world.log[start:] if e.method == "GET" and e.path == TASKS]
-    message_lists = [e for e in sim.world.log[start:] if e.method == "GET" and re.fullmatch(
-        r"/v1/Conversations/CH[0-9a-f]{32}/Messages", e.path)]
-    assert task_lists and len(message_lists) >= 5 * (len(task_lists) - 1)
-    polling_ticks = [i for i, (_, length) in enumerate(driver.ticks[1:]) if length > driver.ticks[i][1]]
-    assert len(task_lists) <= len(polling_ticks) + 1
+    await driver.run(lambda events: all(("task", "reserved", ALICE.full_name) in driver.of(r.conversation_sid)
+                                        for r in results))
+    task_lists = [e for e in sim.world.log if e.method == "GET" and e.path == TASKS]
+    assert len(task_lists) <= driver.now / driver.watcher.discover_every + 1  # 3 a second per account, at most
+    offered = [e for e in sim.world.log if e.method == "GET" and e.path.endswith("/Reservations")
+               and e.param("ReservationStatus") == "pending"]
+    assert offered  # my own pending reservations: where a reply routed to me is found
+
+
+async def test_the_task_list_finds_other_agents_tasks_once_per_discover_every_for_every_conversation(
+        driver: Driver, sim: Simulator) -> None:
+    results = [await driver.send("wait_any", destination=f"+1415555{2000 + i}") for i in range(5)]
+    start = driver.now
+    await driver.run(seconds=60)
+    task_lists = [e for e in sim.world.log if e.method == "GET" and e.path == TASKS]
+    assert task_lists and len(task_lists) <= 60 / driver.watcher.discover_every + 1
     for entry in task_lists:
         expression = entry.param("EvaluateTaskAttributes") or ""
         assert expression.startswith("conversationSid IN [")
-        assert all(r.conversation_sid in expression for r in results)
+    assert all(any(e[0] == "task" for e in driver.of(r.conversation_sid)) for r in results)  # every reply's task
+    assert driver.now - start >= 60
 
 
 async def test_quiet_conversations_back_off_to_the_slow_interval(driver: Driver, sim: Simulator) -> None:
@@ -233,7 +243,7 @@ async def test_quiet_conversations_back_off_to_the_slow_interval(driver: Driver,
 
 
 async def test_a_429_pauses_all_polling_for_retry_after_then_polling_resumes(driver: Driver, sim: Simulator) -> None:
-    sim.fault(TASKS, method="GET", status=429, code=20429, retry_after=2)
+    sim.fault(r"/v1/Conversations/CH[0-9a-f]{32}/Messages", method="GET", status=429, code=20429, retry_after=2)
     result = await driver.send("wait_me")
     await driver.run(lambda _: any(e.status == 429 for e in sim.world.log))
     refused = next(i for i, e in enumerate(sim.world.log) if e.status == 429)
@@ -353,3 +363,17 @@ async def test_a_send_resumed_after_a_restart_dates_what_it_had_reached_by_its_m
     made = datetime.fromtimestamp(message.date_created, UTC).replace(microsecond=0)  # Twilio: whole seconds
     statuses = [e for e in later.events if isinstance(e, MessageStatusChanged)]
     assert [e.status for e in statuses] == ["sent", "delivered"] and {e.at for e in statuses} == {made}
+
+
+async def test_a_reply_routed_to_me_after_a_long_quiet_is_offered_within_the_task_period(
+        driver: Driver, sim: Simulator) -> None:
+    sim.world.config.customer_reply_delay = 10**6  # the customer answers when the test says so
+    result = await driver.send("wait_me")
+    await driver.run(seen(MessageStatusChanged, status="delivered"))
+    await driver.run(seconds=600)  # quiet: its conversation is read every `slow` seconds now
+    sim.world.customers.say(result.conversation_sid, "Call me")
+    said_at = driver.now
+    await driver.run(seen(TaskStatusChanged, status="reserved"), seconds=60)
+    assert ("task", "reserved", ALICE.full_name) in driver.of(result.conversation_sid)
+    assert driver.now - said_at <= driver.watcher.task_period + driver.watcher.fast  # not `slow` (120 s)
+    assert [e for e in sim.world.log if e.method == "GET" and e.path == TASKS] == []  # found in my reservations

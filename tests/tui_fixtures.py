@@ -14,6 +14,7 @@ from textual.app import App
 from textual.keys import _character_to_key, key_to_character
 from textual.pilot import Pilot
 from textual.widgets import Static
+from textual.worker import WorkerCancelled
 
 from core.links import Prefill
 from core.session import Session, open_session
@@ -91,7 +92,11 @@ async def settle(pilot: Pilot) -> None:
     """Connected to Twilio (or told why not), every worker done (sending, looking up), the screen updated."""
     app = pilot.app
     for _ in range(200):
-        await app.workers.wait_for_complete()
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:  # superseded by a newer one (an exclusive worker): that one is waited for next
+            await pilot.pause()
+            continue
         await pilot.pause()
         if not isinstance(app, OutboundPanelApp) or app.session is not None or \
                 text_of(app, "#status").startswith("Could not connect"):

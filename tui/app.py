@@ -164,6 +164,7 @@ class OutboundPanelApp(OneKeyAtATime, App[None]):
         for settled in self.session.recovered:  # sends a crash had left unfinished, settled at start
             self.notify(settled, title="After the last stop", severity="warning", markup=False, timeout=30)
         self.session.subscribe_settled(self._settled)  # sends Twilio left unanswered, settled later
+        self.session.watcher.on_pause(self._status_delayed)  # a 429: said, not silence
         self._follow_sends(self.session)
         with contextlib.suppress(OutboundError):  # the palette then offers only "Become Available"
             self.activity_names = await self.session.activity_names()
@@ -173,6 +174,11 @@ class OutboundPanelApp(OneKeyAtATime, App[None]):
         self._show_agent()
         panel.recheck_customer()  # a number typed while connecting: its customer is looked up now
         self.set_interval(self.AGENT_REFRESH_SECONDS, self._refresh_agent)
+
+    def _status_delayed(self, seconds: float) -> None:
+        bar = self.query_one(AgentBar)
+        bar.set_delayed(True)
+        self.set_timer(seconds, lambda: bar.set_delayed(False))
 
     def _settled(self, settled: Settled) -> None:
         self.notify(settled.sentence, title="Checked with Twilio", severity="warning", markup=False, timeout=30)
