@@ -203,7 +203,9 @@ async def agents_phase(agents: int) -> dict[str, Any]:
 async def agents_main() -> None:
     import logging
 
-    logging.getLogger("outbound_panel").propagate = False  # each watcher's "slow down" warnings: counted, not printed
+    quiet = logging.getLogger("outbound_panel")  # each watcher's "slow down" warnings: counted, not printed
+    quiet.propagate = False
+    quiet.addHandler(logging.NullHandler())
     for agents in (1, 10, 50):
         figures = await agents_phase(agents)
         for name, *_ in ENDPOINTS:

@@ -339,8 +339,9 @@ class StatusWatcher:
         for f in {f.sid: f for f, _ in known}.values():  # at the conversation's own pace, never faster than TASK_FAST
             f.next_task_read = now + max(TASK_FAST, f.interval)
         await asyncio.gather(*(self._read_task(f, sid) for f, sid in known))
-        if any(f.discover for f in live) or (any(_waits_for_me(f) for f in live) and now >= self._next_offered):
-            self._next_offered = now + self.task_period
+        discovering = any(f.discover for f in live)
+        if (discovering or any(_waits_for_me(f) for f in live)) and now >= self._next_offered:
+            self._next_offered = now + (TASK_FAST if discovering else self.task_period)
             await self._offered_to_me()
         wanting = [f for f in live if f.discover and not f.done]
         if wanting and now >= self._next_discovery and self._clock() >= self._paused_until:
