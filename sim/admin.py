@@ -65,6 +65,28 @@ async def _seconds(request: web.Request) -> float:
         raise bad_request(str(error)) from None
 
 
+async def set_callback_knobs(request: web.Request) -> web.Response:
+    """{"drop": N, "duplicate": N, "reorder": N, "delay": seconds}: how the next deliveries of callbacks go."""
+    body = await _body(request)
+    knobs = world_of(request).callbacks.knobs
+    unknown = set(body) - {"drop", "duplicate", "reorder", "delay"}
+    if unknown:
+        raise bad_request(f"Unknown callback knobs {sorted(unknown)}: drop, duplicate, reorder (counts), delay (s)")
+    for name in ("drop", "duplicate", "reorder"):
+        if name in body:
+            value = body[name]
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1000:
+                raise bad_request(f"{name} must be a count from 0 to 1000")
+            setattr(knobs, name, value)
+    if "delay" in body:
+        try:
+            knobs.delay = seconds("delay", body["delay"])
+        except ValueError as error:
+            raise bad_request(str(error)) from None
+    return web.json_response({"drop": knobs.drop, "duplicate": knobs.duplicate, "reorder": knobs.reorder,
+                              "delay": knobs.delay})
+
+
 async def set_latency(request: web.Request) -> web.Response:
     world_of(request).config.latency = await _seconds(request)
     return web.json_response({"seconds": world_of(request).config.latency})
@@ -97,5 +119,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/_sim/faults", add_fault)
     app.router.add_delete("/_sim/faults", clear_faults)
     app.router.add_post("/_sim/latency", set_latency)
+    app.router.add_post("/_sim/callbacks", set_callback_knobs)
     app.router.add_post("/_sim/clock/advance", advance_clock)
     app.router.add_post("/_sim/inbound", write_in)

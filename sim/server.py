@@ -135,6 +135,7 @@ class Simulator:
 
     async def stop(self) -> None:
         self.world.clock.cancel_all()
+        await self.world.callbacks.close()
         for held in list(self.world.holding):  # a held request is never answered: its connection just ends
             held.cancel()
         if self._runner is not None:

@@ -8,6 +8,7 @@ or times out. The resources are in sim/taskrouter_models.py, the REST side in si
 from __future__ import annotations
 
 import collections
+import json
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from sim import seed
@@ -36,6 +37,11 @@ T = TypeVar("T")
 CHANNEL_CAPACITY = {"default": 1, "voice": 1, "chat": 3, "sms": 1}
 
 
+# the event a status change is: task.wrapup, reservation.accepted, … (the other task changes are task.updated)
+_EVENT_NAMES = {"wrapping": "wrapup", "canceled": "canceled", "completed": "completed", "accepted": "accepted",
+                "rejected": "rejected", "timeout": "timeout", "rescinded": "rescinded"}
+
+
 class TaskRouterDomain:
     """The one workspace of the simulated account."""
 
@@ -43,6 +49,9 @@ class TaskRouterDomain:
         self.world = world
         now = world.now()
         self.task_lists: collections.deque[float] = collections.deque()  # loop times of the last second's lists
+        self.event_callback_url: str | None = None  # where TaskRouter events go (sim/callbacks.py), when set
+        self.events_filter: list[str] | None = None  # only these event types, when set
+        self._reported: dict[str, str] = {}  # task SID -> the status its last event was about
         self.workspace_sid = seed.WORKSPACE_SID
         self.friendly_name = "Flex Task Assignment"
         self.created = now
@@ -154,6 +163,8 @@ class TaskRouterDomain:
         if queue_sid is not None:
             task.queue = self.queues[queue_sid]
         self.tasks[task.sid] = task
+        self._reported[task.sid] = task.assignment_status
+        self.event("task.created", task)
         self._place(task)
         self.world.clock.call_later(timeout, self._expire_task, task.sid)
         if route:
@@ -241,6 +252,31 @@ class TaskRouterDomain:
     def _touch(self, task: Task) -> None:
         task.version += 1
         task.updated = self.world.now()
+        status = task.assignment_status
+        if self._reported.get(task.sid) != status:  # a task event for each status it reaches
+            self._reported[task.sid] = status
+            kind = _EVENT_NAMES.get(status, "updated") if status in ("wrapping", "canceled", "completed") else "updated"
+            self.event(f"task.{kind}", task)
+
+    def event(self, event_type: str, task: Task, reservation: Reservation | None = None) -> None:
+        """Sends a TaskRouter event to the workspace's EventCallbackUrl (when set and its filter lets it through),
+        with the parameters Twilio sends."""
+        url = self.event_callback_url
+        if url is None or (self.events_filter is not None and event_type not in self.events_filter):
+            return
+        now = self.world.now()
+        params = {"AccountSid": self.world.config.account_sid, "WorkspaceSid": self.workspace_sid,
+                  "WorkspaceName": self.friendly_name, "Sid": self.world.sid("EV"), "EventType": event_type,
+                  "ResourceType": "reservation" if reservation is not None else "task",
+                  "ResourceSid": reservation.sid if reservation is not None else task.sid,
+                  "Timestamp": str(int(now)), "TimestampMs": str(int(now * 1000)),
+                  "EventDescription": f"{event_type} for {task.sid}", "TaskSid": task.sid,
+                  "TaskAttributes": json.dumps(task.attributes), "TaskAssignmentStatus": task.assignment_status,
+                  "TaskChannelUniqueName": task.channel.unique_name}
+        if reservation is not None:
+            params.update(ReservationSid=reservation.sid, WorkerSid=reservation.worker.sid,
+                          WorkerName=reservation.worker.friendly_name, ReservationStatus=reservation.status)
+        self.world.callbacks.emit(url, params)
 
     # ------------------------------------------------------------------ workers
 
@@ -314,6 +350,7 @@ class TaskRouterDomain:
         reservation.status = status
         reservation.version += 1
         reservation.updated = self.world.now()
+        self.event(f"reservation.{_EVENT_NAMES.get(status, status)}", reservation.task, reservation)
 
     def _reject(self, reservation: Reservation) -> None:
         self._set_reservation_status(reservation, "rejected")
@@ -385,6 +422,7 @@ class TaskRouterDomain:
         worker.last_routed = now
         task.assignment_status = "reserved"
         self._touch(task)
+        self.event("reservation.created", task, reservation)
         self.world.clock.call_later(self.world.config.reservation_timeout, self._expire_reservation, reservation.sid)
         for listener in list(self.reservation_offered):
             listener(reservation)

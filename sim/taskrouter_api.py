@@ -53,6 +53,20 @@ async def fetch_workspace(request: web.Request) -> web.Response:
     return respond(workspace_json(_domain(request), account_of(request)))
 
 
+async def update_workspace(request: web.Request) -> web.Response:
+    """EventCallbackUrl (empty: none) and EventsFilter (comma-separated event types) are what the simulator keeps."""
+    domain = _domain(request)
+    form = await read_form(request)
+    if "EventCallbackUrl" in form:
+        url = form["EventCallbackUrl"].strip()
+        if url and not url.startswith(("http://", "https://")):
+            raise invalid(f"EventCallbackUrl '{url}' is not a valid URL")
+        domain.event_callback_url = url or None
+    if "EventsFilter" in form:
+        domain.events_filter = [e.strip() for e in form["EventsFilter"].split(",") if e.strip()] or None
+    return respond(workspace_json(domain, account_of(request)))
+
+
 async def list_workspaces(request: web.Request) -> web.Response:
     domain = world_of(request).taskrouter
     name = request.query.get("FriendlyName")
@@ -367,6 +381,7 @@ def add_routes(app: web.Application) -> None:
     router = app.router
     router.add_get("/v1/Workspaces", list_workspaces)
     router.add_get(ws, fetch_workspace)
+    router.add_post(ws, update_workspace)
     router.add_get(f"{ws}/Activities", list_activities)
     router.add_get(f"{ws}/Activities/{{sid}}", fetch_activity)
     router.add_get(f"{ws}/Workers", list_workers)

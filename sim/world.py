@@ -44,6 +44,7 @@ class World:
 
     def __init__(self, config: SimConfig | None = None) -> None:
         # Imported here: the domains import World for typing, and each reads the others through it.
+        from sim.callbacks import Callbacks
         from sim.colleagues import Colleagues
         from sim.content import ContentDomain
         from sim.conversations import ConversationsDomain
@@ -59,6 +60,7 @@ class World:
         self.faults = Faults()
         self.log = RequestLog()
         self.holding: set[asyncio.Task[object]] = set()  # requests kept waiting (latency, hangs) right now
+        self.callbacks = Callbacks(self)  # what the world pushes (TaskRouter event callbacks), signed
         self.content = ContentDomain(self)
         self.taskrouter = TaskRouterDomain(self)
         self.conversations = ConversationsDomain(self)
@@ -70,6 +72,11 @@ class World:
 
     def now(self) -> float:
         return self.clock.now()
+
+    def auth_token(self) -> str | None:
+        """The account's auth token, which signs what the world pushes (X-Twilio-Signature)."""
+        return next((password for user, password in self.config.credentials if user == self.config.account_sid),
+                    None)
 
 
 WORLD = web.AppKey("world", World)
