@@ -22,7 +22,8 @@ from sim.conversations_rules import (
     is_e164,
 )
 from sim.delivery import Delivery
-from sim.wire import TwilioError, not_found
+from sim import seed
+from sim.wire import TwilioError, iso, not_found
 
 if TYPE_CHECKING:
     from sim.world import World
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 class ConversationsDomain:
     def __init__(self, world: World) -> None:
         self.world = world
+        # the account's /v1/Configuration/Webhooks: post-event webhooks go to post_webhook_url, for these filters
+        self.webhooks: dict[str, Any] = {"method": "POST", "filters": [], "pre_webhook_url": None,
+                                         "post_webhook_url": None, "target": "webhook"}
         self.conversations: dict[str, Conversation] = {}  # by SID, in creation order
         self.delivery = Delivery(world)
 
@@ -101,7 +105,7 @@ class ConversationsDomain:
         if state == "closed":
             self._close(conversation)
         elif state is not None or timers_inactive is not None or timers_closed is not None:
-            conversation.state = state or conversation.state
+            self._set_state(conversation, state or conversation.state)
             self._arm_timers(conversation)
         return conversation
 
@@ -149,8 +153,24 @@ class ConversationsDomain:
         resource.date_updated = date_updated if date_updated is not None else self.world.now()
 
     def _close(self, conversation: Conversation) -> None:
-        conversation.state = "closed"
-        conversation.date_updated = self.world.now()
+        self._set_state(conversation, "closed")
+
+    def _set_state(self, conversation: Conversation, state: str, reason: str = "API") -> None:
+        before = conversation.state
+        conversation.state, conversation.date_updated = state, self.world.now()
+        if state != before:
+            self.post_event("onConversationStateUpdated", conversation.sid, StateFrom=before, StateTo=state,
+                            Reason=reason)
+
+    def post_event(self, event_type: str, conversation_sid: str, **params: object) -> None:
+        """A post-event webhook to the account's PostWebhookUrl, when set and its Filters name this event."""
+        url, filters = self.webhooks["post_webhook_url"], self.webhooks["filters"]
+        if not url or event_type not in filters:
+            return
+        fields = {"EventType": event_type, "AccountSid": self.world.config.account_sid,
+                  "ChatServiceSid": seed.CHAT_SERVICE_SID, "ConversationSid": conversation_sid, "Source": "API",
+                  "RetryCount": "0", **{k: str(v) for k, v in params.items() if v is not None}}
+        self.world.callbacks.emit(url, fields)
 
     def _arm_timers(self, conversation: Conversation) -> None:
         """(Re)start the timers from now: any activity pushes inactive/closed further away."""
@@ -171,8 +191,7 @@ class ConversationsDomain:
         if timers.date_closed is not None and now >= timers.date_closed:
             self._close(conversation)
         elif timers.date_inactive is not None and now >= timers.date_inactive and conversation.state == "active":
-            conversation.state = "inactive"
-            conversation.date_updated = self.world.now()
+            self._set_state(conversation, "inactive", "TIMER")
 
     # -- participants --------------------------------------------------------------------------
 
@@ -189,6 +208,10 @@ class ConversationsDomain:
         conversation = self.conversation(conversation_sid)
         participant = self._join(conversation, **fields)
         self._arm_timers(conversation)
+        self.post_event("onParticipantAdded", conversation.sid, ParticipantSid=participant.sid,
+                        Identity=participant.identity,
+                        **{"MessagingBinding.Address": participant.address,
+                           "MessagingBinding.ProxyAddress": participant.proxy_address})
         return participant
 
     def update_participant(self, conversation_sid: str, participant_sid: str, *, identity: str | None = None,
@@ -312,8 +335,11 @@ class ConversationsDomain:
         conversation.next_index += 1
         conversation.messages.append(message)
         if conversation.state == "inactive":  # a new message wakes an inactive conversation
-            conversation.state, conversation.date_updated = "active", now
+            self._set_state(conversation, "active")
         self._arm_timers(conversation)
+        self.post_event("onMessageAdded", conversation.sid, MessageSid=message.sid, Index=message.index,
+                        Author=author, Body=body, Attributes=attributes, ParticipantSid=message.participant_sid,
+                        DateCreated=iso(message.date_created))
         if writer is not None and writer.channel is not None:
             self.world.customers.on_inbound(message, writer)
             self.world.studio.on_customer_message(conversation, message)

@@ -24,7 +24,8 @@ from sim.conversations_json import (
 )
 from sim.conversations_models import Conversation, Message
 from sim.conversations_rules import check_state
-from sim.wire import TwilioError, bad_request, invalid, json_object, not_found, page, read_form, repeated, respond
+from sim.wire import (TwilioError, absolute, bad_request, invalid, json_object, not_found, page, read_form, repeated,
+                      respond)
 from sim.world import account_of, world_of
 
 _DURATION = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
@@ -335,12 +336,52 @@ async def customer_says(request: web.Request) -> web.Response:
                     "author": message.author, "body": message.body}, 201)
 
 
+_POST_EVENTS = ("onMessageAdded", "onMessageUpdated", "onMessageRemoved", "onConversationAdded",
+                "onConversationUpdated", "onConversationRemoved", "onConversationStateUpdated", "onParticipantAdded",
+                "onParticipantUpdated", "onParticipantRemoved", "onDeliveryUpdated", "onUserAdded", "onUserUpdated")
+
+
+def _webhook_configuration(request: web.Request) -> dict[str, Any]:
+    return {"account_sid": account_of(request), **world_of(request).conversations.webhooks,
+            "url": absolute("/v1/Configuration/Webhooks")}
+
+
+async def fetch_webhook_configuration(request: web.Request) -> web.Response:
+    return respond(_webhook_configuration(request))
+
+
+async def update_webhook_configuration(request: web.Request) -> web.Response:
+    """The account's Conversations webhooks: PostWebhookUrl, PreWebhookUrl, Filters, Method, Target."""
+    form = await read_form(request)
+    webhooks = world_of(request).conversations.webhooks
+    for name, key in (("PostWebhookUrl", "post_webhook_url"), ("PreWebhookUrl", "pre_webhook_url")):
+        if name in form:
+            url = form[name].strip()
+            if url and not url.startswith(("http://", "https://")):
+                raise invalid(f"{name} '{url}' is not a valid URL")
+            webhooks[key] = url or None
+    if "Filters" in form:
+        filters = repeated(form, "Filters")
+        if unknown := [f for f in filters if f not in _POST_EVENTS]:
+            raise invalid(f"Filters: {', '.join(unknown)} is not a webhook event")
+        webhooks["filters"] = filters
+    if "Method" in form:
+        if form["Method"].upper() not in ("GET", "POST"):
+            raise invalid("Method must be GET or POST")
+        webhooks["method"] = form["Method"].upper()
+    if "Target" in form:
+        webhooks["target"] = form["Target"]
+    return respond(_webhook_configuration(request))
+
+
 def add_routes(app: web.Application) -> None:
     conversation = "/v1/Conversations/{sid}"
     participant = conversation + "/Participants/{participant}"
     message = conversation + "/Messages/{message}"
     webhook = conversation + "/Webhooks/{webhook}"
     router = app.router
+    router.add_get("/v1/Configuration/Webhooks", fetch_webhook_configuration)
+    router.add_post("/v1/Configuration/Webhooks", update_webhook_configuration)
     router.add_post("/v1/Conversations", create_conversation)
     router.add_get("/v1/Conversations", list_conversations)
     router.add_get(conversation, fetch_conversation)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sim import seed
+from sim.wire import iso
 
 if TYPE_CHECKING:
     from sim.conversations_models import Message, Participant
@@ -125,5 +126,9 @@ class Delivery:
             message.receipts.append(receipt)
         else:
             receipt.status, receipt.error_code, receipt.date_updated = status, error_code, now
+        self.world.conversations.post_event(
+            "onDeliveryUpdated", message.conversation_sid, MessageSid=message.sid, DeliveryReceiptSid=receipt.sid,
+            Status=status, ErrorCode=error_code, ParticipantSid=recipient.sid, DateCreated=iso(receipt.date_created),
+            DateUpdated=iso(now))
         if status == "delivered":
             self.world.customers.on_delivered(message, recipient)

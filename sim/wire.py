@@ -15,6 +15,7 @@ from multidict import MultiDict, MultiDictProxy
 # Paths are unique per product, so the product (and its public host) follows from the prefix.
 PRODUCT_HOSTS: tuple[tuple[str, str], ...] = (
     ("/v1/Conversations", "conversations.twilio.com"),
+    ("/v1/Configuration/Webhooks", "conversations.twilio.com"),
     ("/v1/ConversationWithParticipants", "conversations.twilio.com"),
     ("/v1/ParticipantConversations", "conversations.twilio.com"),
     ("/v1/Services", "conversations.twilio.com"),

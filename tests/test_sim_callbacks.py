@@ -126,3 +126,26 @@ async def test_the_knobs_drop_duplicate_reorder_and_delay_deliveries(
         await asyncio.sleep(0.1)
         assert len(receiver.received) == before  # not yet
         await receiver.until(before + 1)
+
+
+async def test_conversations_post_event_webhooks_are_sent_for_the_filters_signed(
+        sim: Simulator, client: Client, receiver: Receiver) -> None:
+    configuration = await client.conversations.v1.configuration.webhooks().update_async(
+        post_webhook_url=receiver.url, filters=["onMessageAdded", "onDeliveryUpdated", "onConversationStateUpdated"],
+        method="POST")
+    assert configuration.post_webhook_url == receiver.url
+    conversation = await client.conversations.v1.conversations.create_async()
+    await conversation.participants.create_async(messaging_binding_address="+14155550100",
+                                                 messaging_binding_proxy_address=seed.SMS_SENDERS[0])
+    message = await conversation.messages.create_async(body="Hello Jane", author="alice")
+    sim.world.clock.advance(5)  # delivery: sent, delivered, read
+    await conversation.update_async(state="closed")
+    received = await receiver.until(5)
+    added = next(p for p in received if p["EventType"] == "onMessageAdded")
+    assert (added["MessageSid"], added["Body"], added["ConversationSid"]) == (message.sid, "Hello Jane",
+                                                                              conversation.sid)
+    assert [p["Status"] for p in received if p["EventType"] == "onDeliveryUpdated"][:2] == ["sent", "delivered"]
+    closed = [p for p in received if p["EventType"] == "onConversationStateUpdated"]
+    assert (closed[-1]["StateFrom"], closed[-1]["StateTo"]) == ("active", "closed")
+    assert "onParticipantAdded" not in receiver.types()  # not in the filters
+    assert all(receiver.valid)
