@@ -133,7 +133,7 @@ def test_a_link_or_to_and_body_open_the_panel_with_the_draft(
 
 
 @pytest.mark.parametrize(("argv", "said"), [
-    (["snd"], "'snd' is not a command (sim, send, sends, templates, serve-ssh) or a message link (sms:NUMBER?body=TEXT, "
+    (["snd"], "'snd' is not a command (sim, send, sends, templates, serve-ssh, relay) or a message link (sms:NUMBER?body=TEXT, "
               "whatsapp:NUMBER?body=TEXT or https://wa.me/NUMBER?text=TEXT)"),
     (["sms:+14155550100,+14155550101"], "'sms:+14155550100,+14155550101' names 2 numbers: the panel sends to one "
                                         "customer at a time"),

