@@ -94,7 +94,6 @@ class DemoServer:
         self.world_url = world_url  # the shared simulator's URL, or None: each visitor has a world of their own
         self.visitors = Visitors(args.max_sessions, args.max_per_address)
         self.out = out
-        self.apps: set[int] = set()
 
     def say(self, line: str) -> None:
         self.out(line, flush=True)
@@ -133,14 +132,12 @@ class DemoServer:
         try:
             cols, rows, _, _ = process.get_terminal_size()
             pid, master = await self.forker.spawn(argv, self._env(home, term), rows or 24, cols or 80)
-            self.apps.add(pid)
             self.say(f"visitor {user}@{address} connected ({sum(self.visitors.by_address.values())} of "
                      f"{self.args.max_sessions}): app pid {pid}, files in {home}")
-            reason = await _relay(process, master, self.args.idle_timeout)
+            reason = await _pump(process, master, self.args.idle_timeout)
         finally:
             if pid is not None:
                 await _end(pid)
-                self.apps.discard(pid)
             shutil.rmtree(home, ignore_errors=True)
             self.visitors.by_address[address] -= 1
         if reason:
@@ -180,7 +177,7 @@ async def _leave(process: asyncssh.SSHServerProcess[bytes], line: str) -> None:
     process.exit(1)
 
 
-async def _relay(process: asyncssh.SSHServerProcess[bytes], master: int, idle_timeout: float) -> str | None:
+async def _pump(process: asyncssh.SSHServerProcess[bytes], master: int, idle_timeout: float) -> str | None:
     """Bytes both ways between the visitor and the app's terminal, and their window size, until the app ends
     (None) or the visitor is gone or idle (the reason)."""
     import asyncssh
