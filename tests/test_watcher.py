@@ -8,7 +8,6 @@ real time and every run is the same.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
