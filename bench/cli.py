@@ -23,7 +23,6 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,18 +35,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import free_port  # noqa: E402
 from sim import seed  # noqa: E402
 from sim.knobs import LoggedRequest, sequential_round_trips  # noqa: E402
 
 LATENCY = 0.05
 RUNS = 10
 MODES = ("open_chat", "wait_me", "wait_any")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def requests_of(base_url: str) -> list[dict[str, Any]]:

@@ -58,7 +58,6 @@ import pty
 import re
 import select
 import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -71,7 +70,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import (Unmeasurable, Verdicts, clean_env, free_port, log, sequences,  # noqa: E402
+                          take_terminal)
+
 ROWS, COLS = 24, 80
 TERM = "xterm-256color"
 MARKERS = ("Outbound message", "f1 Help")  # the form's title, the key bar (bottom row)
@@ -93,32 +95,11 @@ IDLE_TARGET = 0.0
 CONNECTED = re.compile(r"visitor (\S+) connected \((\d+) of (\d+)\): app pid (\d+), files in (.+)$")
 
 
-class Unmeasurable(Exception):
-    """Something could not be measured; str() says what."""
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def has_first_frame(output: bytes | bytearray) -> bool:
     if b"Help" not in output:  # cheap test first: the key bar is the last row painted
         return False
     text = ESCAPES.sub(b"", bytes(output)).decode("utf-8", errors="replace")
     return all(marker in text for marker in MARKERS)
-
-
-def clean_env(home: Path) -> dict[str, str]:
-    """No TWILIO_* / OUTBOUND_PANEL_* / TEXTUAL_*: only what a fresh login with an empty home would have."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_STATE_HOME": str(home / "state"),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(REPO),
-    }
 
 
 def p50(values: list[float]) -> float:
@@ -130,20 +111,7 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def sequences(data: bytes, limit: int = 10) -> str:
-    """The distinct escape sequences (and plain text runs) in `data`, most frequent first."""
-    counts: dict[bytes, int] = {}
-    for token in re.findall(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-?]*[ -/]*[@-~]|\x1b.|[^\x1b]+", data):
-        counts[token] = counts.get(token, 0) + 1
-    top = sorted(counts.items(), key=lambda item: -item[1])[:limit]
-    return ", ".join(f"{token[:60]!r}×{count}" for token, count in top)
-
-
 # -- the local first frame ---------------------------------------------------------------------------------------
-
-
-def _take_terminal() -> None:  # in the child, after setsid(): the pty becomes its controlling terminal
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def local_first_frame(env: dict[str, str], cwd: Path) -> float:
@@ -154,7 +122,7 @@ def local_first_frame(env: dict[str, str], cwd: Path) -> float:
     try:
         proc = subprocess.Popen([sys.executable, "-m", "tui.cli"], stdin=slave, stdout=slave, stderr=slave,
                                 env={**env, "TERM": TERM}, cwd=cwd, start_new_session=True,
-                                preexec_fn=_take_terminal, close_fds=True)  # noqa: PLW1509 - no threads yet
+                                preexec_fn=take_terminal, close_fds=True)  # noqa: PLW1509 - no threads yet
     finally:
         os.close(slave)
     output = bytearray()
@@ -215,12 +183,6 @@ def _quit_local(proc: subprocess.Popen[bytes], master: int) -> None:
 
 
 # -- the server ---------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Server:
@@ -654,12 +616,7 @@ def main() -> int:
         log(f"BENCH_SSH_IDLE must be a number of seconds above 0, not {os.environ['BENCH_SSH_IDLE']!r}")
         return 2
 
-    missed: list[str] = []
-
-    def verdict(ok: bool, what: str) -> str:
-        if not ok:
-            missed.append(what)
-        return "" if ok else "  OVER TARGET"
+    verdict = Verdicts()
 
     with tempfile.TemporaryDirectory(prefix="outbound-panel-bench-ssh-") as tmp:
         root = Path(tmp)
@@ -728,11 +685,11 @@ def main() -> int:
          f"rss/session={state.rss_mb:.1f} MB, idle={state.idle_bps:.1f} B/s, orphans={orphans}"),
     ]
     print("\n".join(lines), flush=True)
-    if missed:
-        log(f"targets missed: {', '.join(missed)}")
+    if verdict.missed:
+        log(f"targets missed: {', '.join(verdict.missed)}")
     if any(s.failed for s in scenarios):
         return 2
-    return 1 if missed else 0
+    return 1 if verdict.missed else 0
 
 
 if __name__ == "__main__":

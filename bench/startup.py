@@ -66,7 +66,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import Unmeasurable, Verdicts, clean_env, log, sequences, take_terminal  # noqa: E402
+
 ROWS, COLS = 24, 80
 
 FIRST_FRAME_BUDGET = 1.9  # × the minimal app's
@@ -105,32 +107,6 @@ UNBOUND_KEY = b"x"
 TYPED_NUMBER = b"+14155550100"  # typed into whatever has focus; in ours that is the destination field
 
 
-class Unmeasurable(Exception):
-    """An app did not start or did not paint; str() says which and shows its last output."""
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def clean_env(home: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": home,
-        "XDG_CONFIG_HOME": home,
-        "TERM": "xterm-256color",
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(REPO),
-    }
-    if "SYSTEMROOT" in os.environ:  # harmless elsewhere; keeps the env explicit
-        env["SYSTEMROOT"] = os.environ["SYSTEMROOT"]
-    return env
-
-
-def _take_terminal() -> None:  # in the child, after setsid(): make the pty our controlling terminal
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 def first_frame_end(buffer: bytes | bytearray, marker: bytes) -> int | None:
     """Offset just past the first full frame holding `marker`, or None while it is incomplete."""
     start = buffer.find(marker)
@@ -161,7 +137,7 @@ class Session:
         try:
             self.proc = subprocess.Popen(
                 app.argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
-                start_new_session=True, preexec_fn=_take_terminal, close_fds=True,
+                start_new_session=True, preexec_fn=take_terminal, close_fds=True,
             )
         finally:
             os.close(slave)
@@ -290,15 +266,6 @@ class Session:
         return self.proc.poll() is not None
 
 
-def sequences(data: bytes, limit: int = 12) -> str:
-    """The distinct escape sequences (and plain text runs) in `data`, most frequent first."""
-    counts: dict[bytes, int] = {}
-    for token in re.findall(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-?]*[ -/]*[@-~]|\x1b.|[^\x1b]+", data):
-        counts[token] = counts.get(token, 0) + 1
-    top = sorted(counts.items(), key=lambda item: -item[1])[:limit]
-    return ", ".join(f"{token!r}×{count}" for token, count in top)
-
-
 @dataclass
 class Steady:
     rss_mb: float
@@ -409,15 +376,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{sys.executable} has no textual: run with the project's venv (.venv/bin/python)", file=sys.stderr)
         return 2
 
-    missed: list[str] = []
-
-    def verdict(ok: bool, what: str) -> str:
-        if not ok:
-            missed.append(what)
-        return "" if ok else "  OVER BUDGET"
+    verdict = Verdicts("  OVER BUDGET")
 
     with tempfile.TemporaryDirectory(prefix="outbound-panel-bench-") as home:
-        env = clean_env(home)
+        env = clean_env(Path(home))
         try:
             log(f"first frames: {args.runs} interleaved spawns of each app, after a warm-up …")
             times, quits = first_frames(env, home, args.runs, args.verbose)
@@ -464,9 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         f"minimal quit by key: {quits['minimal'] + minimal.quit_by_key}/{len(times['minimal']) + 1}",
     ]
     print("\n".join(lines), flush=True)
-    if missed:
-        log(f"budgets missed: {', '.join(missed)}")
-    return 1 if missed else 0
+    if verdict.missed:
+        log(f"budgets missed: {', '.join(verdict.missed)}")
+    return 1 if verdict.missed else 0
 
 
 if __name__ == "__main__":

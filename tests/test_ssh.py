@@ -162,24 +162,21 @@ async def test_a_key_not_authorized_is_refused(serve: Serve) -> None:
         await server.connect(key=asyncssh.generate_private_key("ssh-ed25519"))
 
 
-async def test_over_the_limits_a_visitor_gets_one_line_and_is_disconnected(serve: Serve) -> None:
-    server = await serve("--max-sessions", "1")
+@pytest.mark.parametrize(("limit", "said"), [
+    ("--max-sessions", b"The demo is full (1 visitors): try again in a few minutes.\r\n"),
+    ("--max-per-address", b"Too many sessions from your address (1): close one and try again.\r\n"),
+])
+async def test_over_the_limits_a_visitor_gets_one_line_and_is_disconnected(serve: Serve, limit: str,
+                                                                           said: bytes) -> None:
+    server = await serve(limit, "1")
     first, terminal = await visit(server)
     async with first:
         await terminal.until("Outbound message")
         second, turned_away = await visit(server)
         async with second:
             await asyncio.wait_for(turned_away.process.wait_closed(), 5)
-            assert turned_away.raw == b"The demo is full (1 visitors): try again in a few minutes.\r\n"
+            assert turned_away.raw == said
             assert turned_away.process.exit_status == 1
-    per_address = await serve("--max-per-address", "1")
-    first, terminal = await visit(per_address)
-    async with first:
-        await terminal.until("Outbound message")
-        second, turned_away = await visit(per_address)
-        async with second:
-            await asyncio.wait_for(turned_away.process.wait_closed(), 5)
-            assert turned_away.raw == b"Too many sessions from your address (1): close one and try again.\r\n"
 
 
 async def test_an_idle_visitor_is_disconnected_and_their_app_and_files_are_gone(serve: Serve) -> None:
