@@ -2,31 +2,73 @@
 post-event webhooks over HTTP, refuses any request whose X-Twilio-Signature does not validate against the public URL
 Twilio was given (403), turns each into one small JSON event, and publishes it on NATS JetStream, answering Twilio
 only once the stream has stored it. JetStream drops an event it already has (its id: TaskRouter's event Sid, or
-Twilio's idempotency token) within DEDUPE_WINDOW, and keeps events for replay as long.
+Twilio's idempotency token) within DEDUPE_WINDOW, and keeps events for replay as long; an event older than that
+cannot be told from a replay, and is refused.
 
-Subjects: `outbound.worker.<WK…>` (what happens to a worker's reservations and tasks: an agent's own),
-`outbound.task.<WT…>` (a task no worker holds), `outbound.conversation.<CH…>` (messages, delivery, state).
+Subjects: every event is stored under its home, `outbound.conversation.<CH…>` (or `outbound.task.<WT…>` for a task
+without a conversation, `outbound.worker.<WK…>` for a worker's own), and once more under `outbound.agent.<identity>`
+(the Flex-encoded identity, core.identity) for each agent it concerns: the conversation's owners. An agent owns a
+conversation once they write in it (onMessageAdded by their identity: every send's first message is) or are offered
+one of its tasks (a reservation event names the worker); owners are kept in a JetStream key-value bucket that every
+relay instance shares. A terminal reads only its agent's subject (`agent_permissions`: per-agent credentials).
+
+Each relay instance also says it is alive on `outbound.heartbeat` (core NATS, not stored) every `heartbeat`
+seconds; a terminal that hears none falls back to polling (core/push.py).
 
     relay = Relay(public_url="https://relay.example.com", auth_token=token, jetstream=js)
-    await relay.prepare()          # the stream, made or checked
+    await relay.prepare()          # the stream and the owners' bucket, made or checked
     app = relay.app()              # aiohttp: POST /taskrouter, POST /conversations
+    await relay.beat(connection)   # the heartbeat, until cancelled
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from core.identity import decode_identity, encode_identity
+
 log = logging.getLogger("outbound_panel.relay")
 
 STREAM = "OUTBOUND"
+OWNERS = "OUTBOUND_OWNERS"  # key-value bucket: conversation SID -> the identities of its owners (JSON list)
+HEARTBEAT = "outbound.heartbeat"
 DEDUPE_WINDOW = 24 * 3600.0  # seconds: an event seen again within this is dropped, and events are kept as long
+
+
+def agent_subject(identity: str) -> str:
+    """The subject of one agent's events: `outbound.agent.alice_40example_2Ecom` (a subject token is letters,
+    digits and `_`: the Flex encoding of the identity)."""
+    return f"outbound.agent.{encode_identity(identity)}"
+
+
+def agent_permissions(identity: str) -> dict[str, Any]:
+    """What a terminal's NATS user may do (nats-server `permissions`): make a consumer on its own agent's subject
+    only, hear the relays' heartbeat, and get answers in an inbox of its own (`inbox_prefix`)."""
+    token = encode_identity(identity)
+    return {"publish": {"allow": [f"$JS.API.CONSUMER.CREATE.{STREAM}.*.outbound.agent.{token}"]},
+            "subscribe": {"allow": [HEARTBEAT, f"{inbox_prefix(identity)}.>"]}}
+
+
+def inbox_prefix(identity: str) -> str:
+    return f"_INBOX_{encode_identity(identity)}"
+
+
+def server_users(relay: tuple[str, str], agents: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+    """nats-server's `authorization.users`: the relay (user, password) may do anything; each agent (identity ->
+    (user, password)) only what agent_permissions allows."""
+    return [{"user": relay[0], "password": relay[1]}] + [
+        {"user": user, "password": password, "permissions": agent_permissions(identity)}
+        for identity, (user, password) in agents.items()]
 
 
 @dataclass(frozen=True)
@@ -35,10 +77,11 @@ class RelayEvent:
 
     id: str  # unique per event: a duplicate delivery has the same
     type: str  # Twilio's EventType: task.created, reservation.accepted, onMessageAdded, onDeliveryUpdated, …
-    subject: str
+    subject: str  # its home subject
     conversation_sid: str | None = None
     task_sid: str | None = None
     worker_sid: str | None = None
+    worker: str | None = None  # the worker's identity (its friendly name)
     reservation_sid: str | None = None
     message_sid: str | None = None
     status: str | None = None  # the task's, the reservation's, the delivery's, or the conversation's new state
@@ -50,6 +93,28 @@ class RelayEvent:
     def json(self) -> bytes:
         return json.dumps({k: v for k, v in asdict(self).items() if v is not None}).encode()
 
+    @classmethod
+    def parse(cls, data: bytes) -> RelayEvent:
+        """An event as published; ValueError when it is not one."""
+        try:
+            fields = json.loads(data)
+            return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
+        except (TypeError, AttributeError) as error:
+            raise ValueError(f"not a relay event: {error}") from error
+
+    @property
+    def owner(self) -> str | None:
+        """The agent (a worker's friendly name) this event makes an owner of its conversation: the author of a
+        message who is not a customer (an address: +1…, whatsapp:+1…; Flex writes the identity encoded), the worker a
+        task is offered to, or the worker of a worker event."""
+        if self.type == "onMessageAdded" and self.author and not _an_address(self.author):
+            return decode_identity(self.author)
+        return self.worker if self.reservation_sid or self.type.startswith("worker.") else None
+
+
+def _an_address(author: str) -> bool:
+    return author.startswith("+") or ":" in author or author == "system"
+
 
 def taskrouter_event(params: dict[str, str]) -> RelayEvent:
     """A TaskRouter event callback's form, normalized."""
@@ -57,14 +122,17 @@ def taskrouter_event(params: dict[str, str]) -> RelayEvent:
         attributes = json.loads(params.get("TaskAttributes") or "{}")
     except ValueError:
         attributes = {}
+    conversation = attributes.get("conversationSid") if isinstance(attributes, dict) else None
     worker, task = params.get("WorkerSid"), params.get("TaskSid")
     reservation = params.get("ResourceType") == "reservation"
+    home = (f"outbound.conversation.{conversation}" if conversation else f"outbound.task.{task}" if task
+            else f"outbound.worker.{worker}")
     return RelayEvent(
-        id=params.get("Sid") or _digest(params), type=params.get("EventType", ""),
-        subject=f"outbound.worker.{worker}" if worker else f"outbound.task.{task}",
-        conversation_sid=attributes.get("conversationSid") if isinstance(attributes, dict) else None,
-        task_sid=task, worker_sid=worker, reservation_sid=params.get("ReservationSid"),
-        status=params.get("ReservationStatus") if reservation else params.get("TaskAssignmentStatus"),
+        id=params.get("Sid") or _digest(params), type=params.get("EventType", ""), subject=home,
+        conversation_sid=conversation if isinstance(conversation, str) else None, task_sid=task, worker_sid=worker,
+        worker=params.get("WorkerName"), reservation_sid=params.get("ReservationSid"),
+        status=(params.get("ReservationStatus") if reservation else params.get("TaskAssignmentStatus")
+                or params.get("WorkerActivityName")),
         at=params.get("Timestamp"))
 
 
@@ -83,30 +151,54 @@ def _digest(params: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
 
 
+def _age(at: str | None, now: float) -> float:
+    """Seconds since `at` (epoch seconds, as TaskRouter says it, or ISO 8601, as Conversations does); 0 unknown."""
+    if not at:
+        return 0.0
+    try:
+        when = float(at) if at.replace(".", "", 1).isdigit() else datetime.fromisoformat(at).timestamp()
+    except ValueError:
+        return 0.0
+    return now - when
+
+
 class Relay:
-    def __init__(self, public_url: str, auth_token: str, jetstream: Any) -> None:
+    def __init__(self, public_url: str, auth_token: str, jetstream: Any, *, replicas: int = 1,
+                 heartbeat: float = 2.0, wall: Any = time.time) -> None:
         self.public_url = public_url.rstrip("/")
         self.validator = RequestValidator(auth_token)
         self.jetstream = jetstream
-        self.published = 0
+        self.replicas, self.heartbeat, self.wall = replicas, heartbeat, wall
+        self.owners: Any = None  # the key-value bucket, once prepared
+        self.published = 0  # events stored (not counting duplicates), each once however many agents it reached
         self.refused = 0
 
     async def prepare(self) -> None:
-        """The stream: every outbound.> subject, duplicates dropped and events kept for DEDUPE_WINDOW."""
-        from nats.js.api import StreamConfig
+        """The stream (every outbound.> subject, duplicates dropped and events kept for DEDUPE_WINDOW) and the owners'
+        bucket, made or, when another relay made them, used as they are."""
+        from nats.js.api import KeyValueConfig, StreamConfig
 
         config = StreamConfig(name=STREAM, subjects=["outbound.>"], duplicate_window=DEDUPE_WINDOW,
-                              max_age=DEDUPE_WINDOW)
+                              max_age=DEDUPE_WINDOW, num_replicas=self.replicas)
         try:
             await self.jetstream.add_stream(config)
         except Exception:  # already there (another relay made it): the same configuration
             await self.jetstream.update_stream(config)
+        self.owners = await self.jetstream.create_key_value(
+            KeyValueConfig(bucket=OWNERS, ttl=DEDUPE_WINDOW, replicas=self.replicas))
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/taskrouter", self._taskrouter)
         app.router.add_post("/conversations", self._conversations)
         return app
+
+    async def beat(self, connection: Any, instance: str = "") -> None:
+        """`outbound.heartbeat` every `heartbeat` seconds until cancelled: {"every": seconds, "relay": instance}."""
+        beat = json.dumps({"every": self.heartbeat, "relay": instance}).encode()
+        while True:
+            await connection.publish(HEARTBEAT, beat)
+            await asyncio.sleep(self.heartbeat)
 
     async def _taskrouter(self, request: web.Request) -> web.Response:
         params = await self._signed(request)
@@ -121,13 +213,52 @@ class Relay:
         params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         url = self.public_url + request.path_qs
         if not self.validator.validate(url, params, request.headers.get("X-Twilio-Signature", "")):
-            self.refused += 1
-            log.warning("refused a request to %s: its signature does not validate", request.path)
-            raise web.HTTPForbidden(text="signature does not validate")
+            return self._refuse(request, "its signature does not validate")
         return params
 
+    def _refuse(self, request: web.Request, why: str) -> Any:
+        self.refused += 1
+        log.warning("refused a request to %s: %s", request.path, why)
+        raise web.HTTPForbidden(text=why)
+
     async def _publish(self, event: RelayEvent) -> web.Response:
-        ack = await self.jetstream.publish(event.subject, event.json(), headers={"Nats-Msg-Id": event.id})
-        if not ack.duplicate:
+        if _age(event.at, self.wall()) > DEDUPE_WINDOW:
+            log.warning("refused event %s: older than %d h, it cannot be told from a replay", event.id,
+                        DEDUPE_WINDOW // 3600)
+            self.refused += 1
+            raise web.HTTPForbidden(text="too old to be told from a replay")
+        owners = await self._owners(event)
+        data = event.json()
+        acks = await asyncio.gather(
+            self.jetstream.publish(event.subject, data, headers={"Nats-Msg-Id": event.id}),
+            *(self.jetstream.publish(agent_subject(owner), data, headers={"Nats-Msg-Id": f"{event.id}.{owner}"})
+              for owner in owners))
+        if not acks[0].duplicate:
             self.published += 1
         return web.Response(status=200)  # only now: JetStream has stored it (or had it already)
+
+    async def _owners(self, event: RelayEvent) -> list[str]:
+        """The agents this event concerns: its conversation's owners, with the one it adds."""
+        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+        new = event.owner
+        if not event.conversation_sid:
+            return [new] if new else []
+        for _ in range(10):  # another relay may add an owner at the same moment: read again and retry
+            try:
+                entry = await self.owners.get(event.conversation_sid)
+                owners, revision = json.loads(entry.value or b"[]"), entry.revision
+            except KeyNotFoundError:
+                owners, revision = [], None
+            if new is None or new in owners:
+                return owners
+            try:
+                value = json.dumps([*owners, new]).encode()
+                if revision is None:
+                    await self.owners.create(event.conversation_sid, value)
+                else:
+                    await self.owners.update(event.conversation_sid, value, last=revision)
+                return [*owners, new]
+            except KeyWrongLastSequenceError:
+                continue
+        raise RuntimeError(f"the owners of {event.conversation_sid} kept changing")

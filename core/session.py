@@ -25,7 +25,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import retry
 from core.actions import SEND_OUTBOUND_MESSAGE, ActionBus, SendOutboundMessagePayload
@@ -43,6 +43,9 @@ from core.templates import ContentTemplate, TemplateCatalog
 from core.twilio_client import open_client
 from core.views import Activity, AgentInfo
 from core.watcher import StatusWatcher
+
+if TYPE_CHECKING:
+    from core.push import Push
 
 Listener = Callable[[SendRecord, StatusEvent], None]
 
@@ -78,6 +81,7 @@ class Session:
         self._settling = asyncio.Lock()
         self._settled_listeners: list[Callable[[Settled], None]] = []
         self.settle_after = 15.0  # seconds before an unknown send is looked up again (then twice as long…)
+        self.push: Push | None = None  # the relay's events (core/push.py), when settings.relay names a NATS server
         watcher.subscribe(self._on_event)
 
     @property
@@ -327,7 +331,12 @@ async def open_session(settings: Settings, deadline: float = 10.0, *, history_pa
             session._restore_offers()
             if journal.unfinished(unknown_only=True):  # a send a kill cut off a moment ago: looked at again later
                 session._settle_later()
-            async with session.watcher:
+            from core.push import Push  # the relay's modules (aiohttp.web, nats) only when there is one
+
+            push = Push(session.watcher, settings.relay, service.agent.friendly_name) if settings.relay.nats_url \
+                else None
+            session.push = push
+            async with session.watcher, push or contextlib.nullcontext():
                 try:
                     yield session
                 finally:

@@ -49,7 +49,7 @@ TWILIO_ENV_NAMES = {
     "api_secret": "TWILIO_API_SECRET",
     "base_url": "TWILIO_BASE_URL",
 }
-_SECRET_KEYS = {("twilio", "auth_token"), ("twilio", "api_secret")}
+_SECRET_KEYS = {("twilio", "auth_token"), ("twilio", "api_secret"), ("relay", "nats_password")}
 
 
 class SettingsError(Exception):
@@ -103,6 +103,25 @@ def _base_url(value: str) -> str:
     except ValueError:
         raise ValueError("expected an http(s) base URL with a port from 1 to 65535") from None
     return value.rstrip("/")
+
+
+def _empty_is_none(value: Any) -> Any:
+    # TOML has no null: "" means not set
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _nats_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("nats", "tls") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        raise ValueError("expected a NATS server URL such as nats://127.0.0.1:4222 (or tls://…), or \"\" for none")
+    if parts.username is not None or parts.password is not None:  # it would be logged and shown with the URL
+        raise ValueError("a NATS URL holds no user or password: set relay.nats_user and "
+                         "OUTBOUND_PANEL_RELAY__NATS_PASSWORD")
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not one)
+    except ValueError:
+        raise ValueError("expected a NATS server URL with a port from 1 to 65535") from None
+    return value.strip().rstrip("/")
 
 
 def _non_empty(value: str) -> str:
@@ -253,6 +272,13 @@ class SimSettings(_Group):
     port: Annotated[int, Field(ge=0, le=65535)]
 
 
+class RelaySettings(_Group):
+    nats_url: Annotated[Annotated[str, AfterValidator(_nats_url)] | None, BeforeValidator(_empty_is_none)]
+    nats_user: Annotated[str | None, BeforeValidator(_empty_is_none)]
+    nats_password: Secret | None = None
+    heartbeat: Annotated[float, Field(gt=0, le=60)]
+
+
 class Settings(BaseSettings):
     """All settings. Build with `load_settings()`; no defaults here, they live in settings.toml."""
 
@@ -268,6 +294,7 @@ class Settings(BaseSettings):
     whatsapp: WhatsAppSettings
     ui: UiSettings
     sim: SimSettings
+    relay: RelaySettings
 
     @classmethod
     def settings_customise_sources(

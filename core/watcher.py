@@ -94,10 +94,12 @@ class StatusWatcher:
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep, fast: float = 0.5,
                  slow: float = 120.0, quiet_after: float = 15.0, task_period: float = 10.0,
                  concurrency: int = 10, wall: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 discover_every: float = 20.0) -> None:
+                 discover_every: float = 20.0, safety: float = 600.0) -> None:
         self.gateway = gateway
         self.fast, self.slow, self.quiet_after, self.task_period = fast, slow, quiet_after, task_period
-        self.discover_every = discover_every
+        self.discover_every, self.safety = discover_every, safety
+        self.pushing = False  # the relay tells what changes (core/push.py): read only then, and every `safety` s
+        self._pushed_tasks: dict[str, str] = {}  # task SID -> conversation SID: tasks the relay named, to read
         self._next_discovery = 0.0
         self._next_offered = 0.0  # when the agent's pending reservations are read again while a wait_me send waits
         self._not_ours: set[str] = set()  # tasks offered to the agent that none of the followed sends made
@@ -153,6 +155,34 @@ class StatusWatcher:
         f = self._followed.get(conversation_sid)
         if f is not None:
             f.last_change = f.next_poll = f.next_task_read = self._next_tasks = self._clock()
+
+    def set_push(self, on: bool) -> None:
+        """The relay is live (on) or gone (off). Either way everything followed is read now: what happened while
+        nobody told (or before push began) is caught up; then reads follow the relay's events, or the polling pace."""
+        if on == self.pushing:
+            return
+        self.pushing = on
+        now = self._clock()
+        for f in self._followed.values():
+            f.next_poll = f.next_task_read = f.last_change = now
+            f.interval = self.fast
+        self._next_tasks = self._next_offered = now
+        log.info("status %s", "pushed by the relay" if on else "polled (no relay)")
+
+    def pushed(self, conversation_sid: str | None, task_sid: str | None = None) -> bool:
+        """The relay says something happened to this conversation (a message, a delivery, its state) or to its task
+        `task_sid`: it is read now. False when the conversation is not followed."""
+        f = self._followed.get(conversation_sid or "")
+        if f is None or f.done:
+            return False
+        now = self._clock()
+        if task_sid is None:
+            f.next_poll = now
+        else:
+            if task_sid not in f.tasks:
+                self._pushed_tasks[task_sid] = f.sid
+            f.next_task_read = self._next_tasks = now
+        return True
 
     @property
     def following(self) -> list[str]:
@@ -268,7 +298,9 @@ class StatusWatcher:
         now = self._clock()
         if changed:
             f.last_change = now
-        if changed or now - f.last_change < self.quiet_after:
+        if self.pushing and (f.result is None or f.our_index is not None):  # the relay says when to read again
+            f.interval = self.safety
+        elif changed or now - f.last_change < self.quiet_after:
             f.interval = self.fast
         else:
             f.interval = min(f.interval * 2, self.slow)
@@ -297,8 +329,8 @@ class StatusWatcher:
                 self._emit(CustomerReplied(conversation_sid=f.sid, at=message.date_created or self.wall(),
                                            message_sid=message.sid, body=message.body))
                 changed = True
-                if all(status in FINAL_TASK for status, _ in f.tasks.values()):  # none live: a reply makes one
-                    f.discover = DISCOVERIES
+                if not self.pushing and all(status in FINAL_TASK for status, _ in f.tasks.values()):
+                    f.discover = DISCOVERIES  # none live: a reply makes one (pushed, its task.created names it)
         return changed
 
     async def _message_status(self, f: _Followed, ours: MessageView, at: datetime | None = None) -> bool:
@@ -333,14 +365,19 @@ class StatusWatcher:
         if not live:
             return
         fast = any(now - f.last_change < self.quiet_after for f in live)
-        self._next_tasks = now + (self.fast if fast else self.task_period)
+        self._next_tasks = now + (self.safety if self.pushing else self.fast if fast else self.task_period)
         known = [(f, sid) for f in live if f.next_task_read <= now
                  for sid, (status, _) in f.tasks.items() if status not in FINAL_TASK]
         for f in {f.sid: f for f, _ in known}.values():  # at the conversation's own pace, never faster than TASK_FAST
-            f.next_task_read = now + max(TASK_FAST, f.interval)
+            f.next_task_read = now + (self.safety if self.pushing else max(TASK_FAST, f.interval))
         await asyncio.gather(*(self._read_task(f, sid) for f, sid in known))
+        pushed, self._pushed_tasks = self._pushed_tasks, {}
+        for sid in await self._consider(list(pushed)):  # not readable yet: at the next tick
+            self._pushed_tasks[sid] = pushed[sid]
+            self._next_tasks = min(self._next_tasks, now + TASK_FAST)
         discovering = any(f.discover for f in live)
-        if (discovering or any(_waits_for_me(f) for f in live)) and now >= self._next_offered:
+        if (not self.pushing and (discovering or any(_waits_for_me(f) for f in live))
+                and now >= self._next_offered):
             self._next_offered = now + (TASK_FAST if discovering else self.task_period)
             await self._offered_to_me()
         wanting = [f for f in live if f.discover and not f.done]
@@ -374,20 +411,32 @@ class StatusWatcher:
         except OutboundError as error:
             log.warning("reading the tasks offered to the agent failed: %s", error)
             return
+        await self._consider(offered)
+
+    async def _consider(self, sids: list[str]) -> list[str]:
+        """Tasks that may be a followed conversation's new one (offered to the agent, or named by the relay):
+        each read once by its SID; those of no followed send are not read again. Returns those to look at again:
+        unreadable now, or of a send whose own message is not read yet."""
         known = {sid for f in self._followed.values() for sid in f.tasks}
-        for sid in offered:
+        again = []
+        for sid in sids:
             if sid in known or sid in self._not_ours:
                 continue
             try:
                 task = await self._request(self.gateway.task(sid))
             except OutboundError:
-                continue  # looked at again at the next tick
+                again.append(sid)
+                continue
             f = self._followed.get(task.conversation_sid or "")
+            if f is not None and f.result is not None and f.our_created is None:
+                again.append(sid)  # whether it came after our message is not known yet
+                continue
             if f is None or f.done or not self._ours(f, task):
                 self._not_ours.add(sid)  # another conversation's: not read again
                 continue
             f.discover = 0
             await self._task_status(f, task)
+        return again
 
     async def _discover(self, wanting: list[_Followed]) -> None:
         """The tasks not known yet of these conversations, from the task list (once per `discover_every`)."""

@@ -303,6 +303,14 @@ class TaskRouterDomain:
         self.dispatch()
         return worker
 
+    def add_worker(self, friendly_name: str, full_name: str) -> Worker:
+        """A worker more (Available), as a Flex admin adds an agent: for contact centers bigger than the seed's."""
+        now = self.world.now()
+        sid = self.world.sid("WK")
+        self.workers[sid] = Worker(sid, friendly_name, flex_worker_attributes(full_name, friendly_name),
+                                   self.activities[seed.AVAILABLE.sid], len(self.workers), now, now, now)
+        return self.workers[sid]
+
     def set_worker_activity(self, worker: Worker, activity: Activity, reject_pending: bool = False) -> None:
         self._move(worker, activity)
         if reject_pending and not activity.available:

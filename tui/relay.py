@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from core.settings import Settings
-from tui.arguments import port
+from tui.arguments import count, duration, port
 
 TASKROUTER_EVENTS = ("task.created,task.updated,task.canceled,task.completed,task.wrapup,reservation.created,"
                      "reservation.accepted,reservation.rejected,reservation.timeout,reservation.canceled,"
@@ -32,7 +32,13 @@ def add_command(commands: Any) -> None:
                        help="the address Twilio posts to (what it signs), e.g. https://relay.example.com")
     relay.add_argument("--port", type=port, default=8412, help="port on --host (default 8412)")
     relay.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    relay.add_argument("--nats", default="nats://127.0.0.1:4222", metavar="URL", help="the NATS server")
+    relay.add_argument("--nats", metavar="URL", help="the NATS server (default: relay.nats_url, else "
+                       "nats://127.0.0.1:4222); its user and password are relay.nats_user and "
+                       "OUTBOUND_PANEL_RELAY__NATS_PASSWORD")
+    relay.add_argument("--heartbeat", type=duration, default=2.0,
+                       help="time between this relay's heartbeats to terminals: 2, 2s, 1m (default 2 s)")
+    relay.add_argument("--replicas", type=count, default=1,
+                       help="copies JetStream keeps of each event (3 on a three-server cluster; default 1)")
     relay.add_argument("--setup", action="store_true",
                        help="point the account's webhooks and the workspace's event callbacks at --public-url, "
                        "then exit (says what it replaces)")
@@ -65,16 +71,25 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
     from core.relay import Relay
 
     assert settings.twilio.auth_token is not None
-    connection = await nats.connect(args.nats)
+    server = args.nats or settings.relay.nats_url or "nats://127.0.0.1:4222"
+    password = settings.relay.nats_password
     try:
-        relay = Relay(args.public_url, settings.twilio.auth_token.get_secret_value(), connection.jetstream())
+        connection = await nats.connect(server, user=settings.relay.nats_user, max_reconnect_attempts=-1,
+                                        password=password.get_secret_value() if password else None)
+    except Exception as error:  # nats-py raises its own kinds (no servers, auth): never with the password in them
+        print(f"outbound-panel: relay: cannot reach NATS at {server}: {str(error) or type(error).__name__}",
+              file=sys.stderr)
+        return 2
+    try:
+        relay = Relay(args.public_url, settings.twilio.auth_token.get_secret_value(), connection.jetstream(),
+                      replicas=args.replicas, heartbeat=args.heartbeat)
         await relay.prepare()
         runner = web.AppRunner(relay.app())
         await runner.setup()
         await web.TCPSite(runner, args.host, args.port).start()
-        print(f"Relay on {args.host}:{args.port} for {args.public_url}, publishing to {args.nats}", flush=True)
+        print(f"Relay on {args.host}:{args.port} for {args.public_url}, publishing to {server}", flush=True)
         try:
-            await asyncio.Event().wait()
+            await relay.beat(connection, f"{args.host}:{args.port}")
         finally:
             await runner.cleanup()
     finally:
