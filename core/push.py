@@ -32,7 +32,7 @@ from core.watcher import StatusWatcher
 log = logging.getLogger("outbound_panel.push")
 
 SILENCE = 3  # heartbeats missed before the relay (or the consumer) counts as gone
-MAX_BACK_OFF = 30.0  # seconds between two attempts to reach NATS, at most
+BACK_OFF = 10  # heartbeats between two attempts to reach NATS, at most (doubling from one)
 
 
 class Push:
@@ -86,19 +86,20 @@ class Push:
             if self._subscribed:  # it worked for a while: the next try comes soon
                 back_off = self.heartbeat
             await asyncio.sleep(back_off)
-            back_off = min(back_off * 2, MAX_BACK_OFF)
+            back_off = min(back_off * 2, BACK_OFF * self.heartbeat)
 
     async def _connected(self) -> None:
-        import nats
+        from nats.aio.client import Client
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
         password = self.settings.nats_password
-        connection = await nats.connect(
-            self.settings.nats_url, user=self.settings.nats_user,
-            password=password.get_secret_value() if password else None, inbox_prefix=inbox_prefix(self.identity),
-            allow_reconnect=False, connect_timeout=max(self.heartbeat, 1.0), error_cb=_quiet,
-            disconnected_cb=_nothing, closed_cb=_nothing)
+        connection = Client()  # made here, so that a refused connect is closed too (nats.connect would leak it)
         try:
+            await connection.connect(
+                self.settings.nats_url, user=self.settings.nats_user,
+                password=password.get_secret_value() if password else None, inbox_prefix=inbox_prefix(self.identity),
+                allow_reconnect=False, connect_timeout=max(self.heartbeat, 1.0), error_cb=_quiet,
+                disconnected_cb=_nothing, closed_cb=_nothing)
             await connection.subscribe(HEARTBEAT, cb=self._on_heartbeat)
             inbox = connection.new_inbox()
             await connection.subscribe(inbox, cb=self._on_delivery)

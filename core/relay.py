@@ -197,7 +197,10 @@ class Relay:
         """`outbound.heartbeat` every `heartbeat` seconds until cancelled: {"every": seconds, "relay": instance}."""
         beat = json.dumps({"every": self.heartbeat, "relay": instance}).encode()
         while True:
-            await connection.publish(HEARTBEAT, beat)
+            try:
+                await connection.publish(HEARTBEAT, beat)
+            except Exception as error:  # NATS away: terminals poll meanwhile; the beat goes on when it is back
+                log.warning("relay: no heartbeat sent: %s", str(error) or type(error).__name__)
             await asyncio.sleep(self.heartbeat)
 
     async def _taskrouter(self, request: web.Request) -> web.Response:

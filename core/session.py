@@ -46,12 +46,14 @@ from core.watcher import StatusWatcher
 
 if TYPE_CHECKING:
     from core.push import Push
+    from core.relay import RelayEvent
 
 Listener = Callable[[SendRecord, StatusEvent], None]
 
 log = logging.getLogger("outbound_panel.session")
 
 AVAILABLE = "Available"  # Flex's name for the activity in which an agent takes tasks
+AGENT_EVERY_PUSHED = 300.0  # seconds between two reads of the agent's activity while the relay says when it changes
 
 
 class Session:
@@ -82,6 +84,8 @@ class Session:
         self._settled_listeners: list[Callable[[Settled], None]] = []
         self.settle_after = 15.0  # seconds before an unknown send is looked up again (then twice as long…)
         self.push: Push | None = None  # the relay's events (core/push.py), when settings.relay names a NATS server
+        self._agent_read = float("-inf")  # loop time of the last read of the agent's worker
+        self._agent_changed = False  # the relay said the agent's activity changed since
         watcher.subscribe(self._on_event)
 
     @property
@@ -97,8 +101,22 @@ class Session:
     async def refresh_agent(self) -> AgentInfo:
         """Re-reads the agent's worker (its live activity) and returns it."""
         async with self._agent_lock:
+            self._agent_changed = False
             self.service.agent = await self.gateway.fetch_agent()
+            self._agent_read = asyncio.get_running_loop().time()
             return self.agent
+
+    def agent_due(self) -> bool:
+        """Whether the agent's activity (which Flex or a supervisor may change) is to be read again now; the app
+        asks every few seconds. Always while status is polled; with the relay live, once it said the activity
+        changed, and every AGENT_EVERY_PUSHED seconds in case."""
+        if self.push is None or not self.push.live or self._agent_changed:
+            return True
+        return asyncio.get_running_loop().time() - self._agent_read >= AGENT_EVERY_PUSHED
+
+    def _relay_event(self, event: RelayEvent) -> None:
+        if event.type.startswith("worker."):
+            self._agent_changed = True
 
     async def activity_names(self) -> list[str]:
         """The workspace's activity names, freshly read, in Twilio's order."""
@@ -336,6 +354,8 @@ async def open_session(settings: Settings, deadline: float = 10.0, *, history_pa
             push = Push(session.watcher, settings.relay, service.agent.friendly_name) if settings.relay.nats_url \
                 else None
             session.push = push
+            if push is not None:
+                push.subscribe(session._relay_event)
             async with session.watcher, push or contextlib.nullcontext():
                 try:
                     yield session

@@ -258,21 +258,27 @@ class TaskRouterDomain:
             kind = _EVENT_NAMES.get(status, "updated") if status in ("wrapping", "canceled", "completed") else "updated"
             self.event(f"task.{kind}", task)
 
-    def event(self, event_type: str, task: Task, reservation: Reservation | None = None) -> None:
+    def event(self, event_type: str, task: Task | None = None, reservation: Reservation | None = None,
+              worker: Worker | None = None) -> None:
         """Sends a TaskRouter event to the workspace's EventCallbackUrl (when set and its filter lets it through),
-        with the parameters Twilio sends."""
+        with the parameters Twilio sends: of a task (and its reservation), or of a worker."""
         url = self.event_callback_url
         if url is None or (self.events_filter is not None and event_type not in self.events_filter):
             return
         now = self.world.now()
+        resource = reservation or task or worker
+        assert resource is not None
         params = {"AccountSid": self.world.config.account_sid, "WorkspaceSid": self.workspace_sid,
                   "WorkspaceName": self.friendly_name, "Sid": self.world.sid("EV"), "EventType": event_type,
-                  "ResourceType": "reservation" if reservation is not None else "task",
-                  "ResourceSid": reservation.sid if reservation is not None else task.sid,
-                  "Timestamp": str(int(now)), "TimestampMs": str(int(now * 1000)),
-                  "EventDescription": f"{event_type} for {task.sid}", "TaskSid": task.sid,
-                  "TaskAttributes": json.dumps(task.attributes), "TaskAssignmentStatus": task.assignment_status,
-                  "TaskChannelUniqueName": task.channel.unique_name}
+                  "ResourceType": "reservation" if reservation else "task" if task else "worker",
+                  "ResourceSid": resource.sid, "Timestamp": str(int(now)), "TimestampMs": str(int(now * 1000)),
+                  "EventDescription": f"{event_type} for {resource.sid}"}
+        if task is not None:
+            params.update(TaskSid=task.sid, TaskAttributes=json.dumps(task.attributes),
+                          TaskAssignmentStatus=task.assignment_status, TaskChannelUniqueName=task.channel.unique_name)
+        if worker is not None:
+            params.update(WorkerSid=worker.sid, WorkerName=worker.friendly_name, WorkerActivitySid=worker.activity.sid,
+                          WorkerActivityName=worker.activity.friendly_name, WorkerAttributes=worker.attributes)
         if reservation is not None:
             params.update(ReservationSid=reservation.sid, WorkerSid=reservation.worker.sid,
                           WorkerName=reservation.worker.friendly_name, ReservationStatus=reservation.status)
@@ -322,6 +328,7 @@ class TaskRouterDomain:
         if activity is not worker.activity:
             worker.activity = activity
             worker.status_changed = worker.updated = self.world.now()
+            self.event("worker.activity.update", worker=worker)
 
     # ------------------------------------------------------------------ reservations
 

@@ -9,6 +9,7 @@ import asyncio
 import json
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from twilio.rest import Client
 
 from core.relay import STREAM, Relay, agent_subject
 from sim import seed
+from sim.callbacks import signature
 from sim.server import Simulator
 from tests.outbound_fixtures import settings_for
 from tui import relay as relay_command
@@ -103,10 +105,12 @@ async def test_task_events_reach_nats_per_worker_and_a_duplicate_is_stored_once(
         return relaying.published + 1 >= len(sim.world.callbacks.delivered) >= delivered
 
     await until(settled)
-    # each once at home (the conversation's subject), and the reservation's events once more for alice
-    assert relaying.published == len(sim.world.callbacks.delivered) - 1
-    assert await stored(jetstream) == relaying.published + sum(
-        1 for event in sim.world.callbacks.delivered[1:] if event["ResourceType"] == "reservation")
+    # each once at home (the conversation's, the worker's), and once more for the agent a reservation or a
+    # worker's event is of
+    unique = {event["Sid"]: event for event in sim.world.callbacks.delivered}.values()
+    assert relaying.published == len(unique) == len(sim.world.callbacks.delivered) - 1
+    assert await stored(jetstream) == len(unique) + sum(
+        1 for event in unique if event["ResourceType"] in ("reservation", "worker"))
     event = json.loads((await mine.next_msg(timeout=5)).data)  # her subject has it, and the conversation
     assert (event["type"], event["task_sid"], event["conversation_sid"], event["status"]) == \
         ("reservation.created", task.sid, "CH" + "1" * 32, "pending")
@@ -157,3 +161,18 @@ async def test_setup_points_the_account_at_the_relay_and_will_not_replace_anothe
                                      settings) == 0
     assert "taskrouter: events go to https://other.example.com/taskrouter (was https://relay.example.com/taskrouter)" \
         in capsys.readouterr().out
+
+
+async def test_a_replayed_request_is_stored_once_and_one_older_than_the_dedupe_window_is_refused(
+        relay: tuple[Relay, str, object]) -> None:
+    relaying, url, jetstream = relay
+    now = int(time.time())
+    form = {"EventType": "task.created", "Sid": "EV" + "7" * 32, "TaskSid": "WT" + "1" * 32, "ResourceType": "task",
+            "Timestamp": str(now)}
+    old = {**form, "Sid": "EV" + "8" * 32, "Timestamp": str(now - 2 * 24 * 3600)}
+    async with aiohttp.ClientSession() as session:
+        for sent in (form, form, old):  # the same signed request twice (a replay), then an old one
+            signed = {"X-Twilio-Signature": signature(seed.DEMO_AUTH_TOKEN, f"{url}/taskrouter", sent)}
+            async with session.post(f"{url}/taskrouter", data=sent, headers=signed) as answer:
+                assert answer.status == (403 if sent is old else 200)
+    assert (relaying.published, relaying.refused, await stored(jetstream)) == (1, 1, 1)

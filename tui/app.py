@@ -201,7 +201,7 @@ class OutboundPanelApp(OneKeyAtATime, App[None]):
 
     @work(exclusive=True, group="agent")
     async def _refresh_agent(self) -> None:
-        if self.session is None:
+        if self.session is None or not self.session.agent_due():
             return
         try:
             await self.session.refresh_agent()

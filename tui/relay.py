@@ -17,7 +17,7 @@ from tui.arguments import count, duration, port
 
 TASKROUTER_EVENTS = ("task.created,task.updated,task.canceled,task.completed,task.wrapup,reservation.created,"
                      "reservation.accepted,reservation.rejected,reservation.timeout,reservation.canceled,"
-                     "reservation.rescinded,reservation.wrapup,reservation.completed")
+                     "reservation.rescinded,reservation.wrapup,reservation.completed,worker.activity.update")
 CONVERSATIONS_EVENTS = ["onMessageAdded", "onDeliveryUpdated", "onConversationStateUpdated", "onParticipantAdded",
                         "onParticipantRemoved"]
 
