@@ -41,7 +41,8 @@ class Push:
         self.watcher, self.settings, self.identity = watcher, settings, identity
         self.heartbeat = settings.heartbeat
         self.last_sequence = 0  # the stream sequence of the last event applied
-        self.live = False
+        self.live: bool | None = None  # None until the first connect succeeds or fails (either is told)
+        self.problem: str | None = None  # why status is polled, in words, while it is
         self.applied = 0  # events applied (for benches and tests)
         self._relay_heard = self._consumer_heard = float("-inf")
         self._relay_every = settings.heartbeat
@@ -81,7 +82,8 @@ class Push:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # any failure: poll, and try again
-                log.warning("relay: %s; status is polled until it is back", _said(error))
+                self.problem = f"{_said(error)}, at {self.settings.nats_url}"
+                log.warning("relay: %s; status is polled until it is back", self.problem)
             self._set_live(False)
             if self._subscribed:  # it worked for a while: the next try comes soon
                 back_off = self.heartbeat
@@ -109,7 +111,8 @@ class Push:
                 name=uuid.uuid4().hex, filter_subject=agent_subject(self.identity), deliver_subject=inbox,
                 ack_policy=AckPolicy.NONE, idle_heartbeat=self.heartbeat, inactive_threshold=SILENCE * self.heartbeat,
                 mem_storage=True, num_replicas=1, **start), timeout=SILENCE * self.heartbeat)
-            self._consumer_heard, self._subscribed = self._now(), True
+            subscribed = self._consumer_heard = self._now()
+            self._subscribed = True
             while True:
                 await asyncio.sleep(self.heartbeat / 2)
                 if not connection.is_connected:
@@ -117,7 +120,12 @@ class Push:
                 now = self._now()
                 if now - self._consumer_heard > SILENCE * self.heartbeat:
                     raise ConnectionError("this agent's events stopped coming (NATS sent no heartbeat)")
-                self._set_live(now - self._relay_heard <= SILENCE * self._relay_every)
+                heard = now - self._relay_heard <= SILENCE * self._relay_every
+                if not heard and now - subscribed <= SILENCE * self._relay_every:
+                    continue  # just subscribed: a relay's heartbeat may not have come yet
+                if not heard:
+                    self.problem = f"no relay heard for {SILENCE * self._relay_every:g} s"
+                self._set_live(heard)
         finally:
             with contextlib.suppress(Exception):
                 await connection.close()
@@ -159,6 +167,8 @@ class Push:
         if live == self.live:
             return
         self.live = live
+        if live:
+            self.problem = None
         self.watcher.set_push(live)
         for listener in list(self._live_listeners):
             listener(live)

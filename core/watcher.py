@@ -6,7 +6,14 @@
         watcher.follow(result)                   # after each send (core.session does both)
         watcher.follow_chat(conversation_sid, customer, task_sid)   # a chat of the agent's: its customer's messages
 
-Twilio offers no push a terminal can receive, so it polls, adaptively and with list calls:
+With a relay (core/push.py: `set_push(True)`), Twilio's pushed events say what to read: `pushed(conversation)`
+reads its messages now, `pushed(conversation, task)` that task by its SID (a new one checked to be the send's);
+nothing else is read but each followed conversation and task every `safety` seconds (600), in case a webhook never
+came; no task list (except to catch up after a restart) and no reservation reads. A 429 pauses the same way.
+When the relay goes (`set_push(False)`), everything is read at once and polled as follows:
+
+Twilio offers no push a terminal can receive by itself, so without a relay it polls, adaptively and with list
+calls:
 
 * per followed conversation, ONE `GET …/Messages?Order=desc&PageSize=20`: our message's aggregated
   `delivery` summary and any new customer message. Receipts (`…/Messages/{IM}/Receipts`) are read only
@@ -27,7 +34,7 @@ Twilio offers no push a terminal can receive, so it polls, adaptively and with l
   pending reservations, while a wait_me send has no task yet) requests a minute. The price: a reply to a
   long-quiet conversation may take up to `slow` (120 s) to show, except a wait_me reply, whose task is offered
   to the agent and found in their reservations within `task_period`; that change polls the conversation at once.
-  (A relay that Twilio pushes to takes that price away: issue 16.)
+  (A relay takes that price away.)
 * following stops at a final state: the message failed/undelivered, a task completed/canceled (then the
   conversation's state is read once, to report it closed), or the conversation gone.
 * a 429 (RateLimited) pauses all polling for its Retry-After (DEFAULT_PAUSE when absent); any other error

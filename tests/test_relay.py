@@ -176,3 +176,33 @@ async def test_a_replayed_request_is_stored_once_and_one_older_than_the_dedupe_w
             async with session.post(f"{url}/taskrouter", data=sent, headers=signed) as answer:
                 assert answer.status == (403 if sent is old else 200)
     assert (relaying.published, relaying.refused, await stored(jetstream)) == (1, 1, 1)
+
+
+def test_nats_users_writes_a_server_configuration_and_each_ones_settings_privately(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "demo"
+
+    def run(*argv: str) -> int:
+        args = _parser().parse_args(["relay", "--nats-users", str(folder), *argv])
+        return relay_command.relay_main(args, None)  # type: ignore[arg-type]  (no settings needed)
+
+    assert run("alice@example.com", "bob@example.com") == 0
+    said = capsys.readouterr().out
+    config = json.loads((folder / "nats.conf").read_text())
+    users = config["authorization"]["users"]
+    assert [user["user"] for user in users] == ["relay", "agent-1", "agent-2"]
+    assert users[1]["permissions"]["publish"]["allow"] == [
+        f"$JS.API.CONSUMER.CREATE.{STREAM}.*.{agent_subject('alice@example.com')}"]
+    env = dict(line.split("=", 1) for line in (folder / "alice@example.com.env").read_text().splitlines())
+    assert (env["OUTBOUND_PANEL_RELAY__NATS_USER"], env["OUTBOUND_PANEL_AGENT__IDENTITY"]) == \
+        ("agent-1", "alice@example.com")
+    assert env["OUTBOUND_PANEL_RELAY__NATS_PASSWORD"] == users[1]["password"] and users[1]["password"] not in said
+    assert {oct(path.stat().st_mode & 0o777) for path in folder.iterdir() if path.is_file()} == {"0o600"}
+
+    assert run("alice@example.com") == 3  # the passwords in use are not replaced unasked
+    assert "add --force" in capsys.readouterr().err
+    assert json.loads((folder / "nats.conf").read_text()) == config
+    assert run("alice@example.com", "--force") == 0
+    assert json.loads((folder / "nats.conf").read_text())["authorization"]["users"][1]["password"] != \
+        users[1]["password"]
+    assert run() == 2 and "needs the agents' identities" in capsys.readouterr().err

@@ -166,6 +166,8 @@ class OutboundPanelApp(OneKeyAtATime, App[None]):
         self.session.subscribe_settled(self._settled)  # sends Twilio left unanswered, settled later
         self.session.watcher.on_pause(self._status_delayed)  # a 429: said, not silence
         self._follow_sends(self.session)
+        if self.session.push is not None:
+            self.session.push.on_live(self._pushed)
         with contextlib.suppress(OutboundError):  # the palette then offers only "Become Available"
             self.activity_names = await self.session.activity_names()
         panel.border_subtitle = f"via {self.where}"  # set once: assigning it redraws the panel
@@ -174,6 +176,15 @@ class OutboundPanelApp(OneKeyAtATime, App[None]):
         self._show_agent()
         panel.recheck_customer()  # a number typed while connecting: its customer is looked up now
         self.set_interval(self.AGENT_REFRESH_SECONDS, self._refresh_agent)
+
+    def _pushed(self, live: bool) -> None:
+        """Said when status starts coming from the relay, and when it falls back to polling (and why)."""
+        push = self.session.push if self.session else None
+        if live:
+            self.notify("Status is pushed by the relay.", markup=False)
+        elif push is not None and push.problem:
+            self.notify(f"The relay cannot be used ({push.problem}): status is polled meanwhile.",
+                        severity="warning", markup=False)
 
     def _status_delayed(self, seconds: float) -> None:
         bar = self.query_one(AgentBar)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from core.settings import Settings
@@ -28,7 +30,7 @@ def add_command(commands: Any) -> None:
         description="Receive Twilio's Conversations webhooks and TaskRouter event callbacks (signatures checked "
         "against --public-url) and publish them per worker on NATS JetStream. Needs the relay extra: "
         "pip install 'outbound-panel[relay]'.")
-    relay.add_argument("--public-url", required=True, metavar="URL",
+    relay.add_argument("--public-url", metavar="URL",
                        help="the address Twilio posts to (what it signs), e.g. https://relay.example.com")
     relay.add_argument("--port", type=port, default=8412, help="port on --host (default 8412)")
     relay.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -42,10 +44,23 @@ def add_command(commands: Any) -> None:
     relay.add_argument("--setup", action="store_true",
                        help="point the account's webhooks and the workspace's event callbacks at --public-url, "
                        "then exit (says what it replaces)")
-    relay.add_argument("--force", action="store_true", help="with --setup: replace another URL already set")
+    relay.add_argument("--force", action="store_true",
+                       help="with --setup: replace another URL already set; with --nats-users: new passwords")
+    relay.add_argument("--nats-users", metavar="DIR", type=Path,
+                       help="write a nats-server configuration with a user for the relay and one per AGENT (who may "
+                       "read only their own events), and each one's settings (DIR/relay.env, DIR/AGENT.env, 0600), "
+                       "then exit")
+    relay.add_argument("agents", nargs="*", metavar="AGENT", help="with --nats-users: the agents' identities")
 
 
 def relay_main(args: argparse.Namespace, settings: Settings) -> int:
+    if args.nats_users is not None:
+        return write_users(args.nats_users, args.agents, args.force)
+    if args.agents or not args.public_url:
+        print("outbound-panel: relay: " + (f"{args.agents[0]!r} is given without --nats-users" if args.agents
+                                           else "--public-url is needed (the address Twilio posts to)"),
+              file=sys.stderr)
+        return 2
     twilio = settings.twilio
     if not twilio.auth_token:
         print("outbound-panel: Twilio signs webhooks with the account's auth token: set TWILIO_AUTH_TOKEN (an API "
@@ -95,6 +110,52 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await connection.close()
     return 0
+
+
+def write_users(folder: Path, agents: list[str], force: bool, port: int = 4222) -> int:
+    """DIR/nats.conf (JetStream on 127.0.0.1:`port`, its store in DIR/jetstream; the relay's user and one per agent,
+    core.relay.server_users) and the settings each needs (DIR/relay.env, DIR/<agent>.env), all 0600 with new
+    passwords. Refuses to replace them (and so the passwords in use) without `force`."""
+    import json
+    import secrets
+
+    from core.relay import server_users
+
+    if not agents:
+        print("outbound-panel: relay: --nats-users needs the agents' identities, e.g. alice@example.com",
+              file=sys.stderr)
+        return 2
+    if bad := next((agent for agent in agents if not agent.strip() or "/" in agent or agent.startswith(".")), None):
+        print(f"outbound-panel: relay: {bad!r} is not an agent's identity (a worker's friendly name)", file=sys.stderr)
+        return 2
+    url = f"nats://127.0.0.1:{port}"
+    users = {agent: (f"agent-{index}", secrets.token_urlsafe(24)) for index, agent in enumerate(agents, 1)}
+    relay = ("relay", secrets.token_urlsafe(24))
+    files = {"nats.conf": json.dumps({"listen": f"127.0.0.1:{port}",
+                                      "jetstream": {"store_dir": str((folder / "jetstream").resolve())},
+                                      "authorization": {"users": server_users(relay, users)}}, indent=2) + "\n",
+             "relay.env": _env(url, *relay)}
+    files.update({f"{agent}.env": _env(url, *users[agent], agent) for agent in agents})
+    if not force and (there := [name for name in files if (folder / name).exists()]):
+        print(f"outbound-panel: relay: {folder / there[0]} is there already (its passwords may be in use): add "
+              "--force to write new ones", file=sys.stderr)
+        return 3
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, text in files.items():
+        path = folder / name
+        path.unlink(missing_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(text)
+    print(f"Wrote {folder / 'nats.conf'} (start it: nats-server -c {folder / 'nats.conf'}), {folder / 'relay.env'} "
+          f"and one settings file per agent ({', '.join(str(folder / f'{agent}.env') for agent in agents)}).",
+          flush=True)
+    return 0
+
+
+def _env(url: str, user: str, password: str, agent: str | None = None) -> str:
+    lines = [f"OUTBOUND_PANEL_RELAY__NATS_URL={url}", f"OUTBOUND_PANEL_RELAY__NATS_USER={user}",
+             f"OUTBOUND_PANEL_RELAY__NATS_PASSWORD={password}"]
+    return "\n".join(lines + ([f"OUTBOUND_PANEL_AGENT__IDENTITY={agent}"] if agent else [])) + "\n"
 
 
 async def setup(args: argparse.Namespace, settings: Settings) -> int:
