@@ -43,6 +43,8 @@ STREAM = "OUTBOUND"
 OWNERS = "OUTBOUND_OWNERS"  # key-value bucket: conversation SID -> the identities of its owners (JSON list)
 HEARTBEAT = "outbound.heartbeat"
 DEDUPE_WINDOW = 24 * 3600.0  # seconds: an event seen again within this is dropped, and events are kept as long
+OWNERS_KEPT = 30 * 24 * 3600.0  # seconds a conversation's owners are kept after they last changed
+STORE_WITHIN = 4.0  # seconds to store an event, retrying while JetStream elects a leader (Twilio waits 5 s)
 
 
 def agent_subject(identity: str) -> str:
@@ -185,7 +187,7 @@ class Relay:
         except Exception:  # already there (another relay made it): the same configuration
             await self.jetstream.update_stream(config)
         self.owners = await self.jetstream.create_key_value(
-            KeyValueConfig(bucket=OWNERS, ttl=DEDUPE_WINDOW, replicas=self.replicas))
+            KeyValueConfig(bucket=OWNERS, ttl=OWNERS_KEPT, replicas=self.replicas))
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -230,15 +232,37 @@ class Relay:
                         DEDUPE_WINDOW // 3600)
             self.refused += 1
             raise web.HTTPForbidden(text="too old to be told from a replay")
-        owners = await self._owners(event)
-        data = event.json()
-        acks = await asyncio.gather(
-            self.jetstream.publish(event.subject, data, headers={"Nats-Msg-Id": event.id}),
-            *(self.jetstream.publish(agent_subject(owner), data, headers={"Nats-Msg-Id": f"{event.id}.{owner}"})
-              for owner in owners))
-        if not acks[0].duplicate:
+        try:
+            async with asyncio.timeout(STORE_WITHIN):
+                owners, _ = await self._retrying(lambda: self._owners(event))
+                acks = await asyncio.gather(*(self._retrying(lambda subject=subject, id=id: self.jetstream.publish(
+                    subject, event.json(), timeout=1.0, headers={"Nats-Msg-Id": id})) for subject, id in
+                    [(event.subject, event.id), *((agent_subject(o), f"{event.id}.{o}") for o in owners)]))
+        except TimeoutError:
+            log.warning("relay: event %s (%s) could not be stored within %g s: Twilio is told 503", event.id,
+                        event.type, STORE_WITHIN)
+            raise web.HTTPServiceUnavailable(text="the event could not be stored") from None
+        home, retried = acks[0]
+        if not home.duplicate or retried:  # a duplicate of an attempt of our own that had no answer is ours
             self.published += 1
         return web.Response(status=200)  # only now: JetStream has stored it (or had it already)
+
+    @staticmethod
+    async def _retrying(call: Any) -> tuple[Any, bool]:
+        """`call()` again while JetStream cannot answer (no leader for a moment, a server gone): a duplicate publish is
+        dropped by its id, so trying again is safe; within the caller's STORE_WITHIN, else Twilio gets a 503.
+        Returns what it answered, and whether it was tried more than once."""
+        from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
+        from nats.js.errors import ServiceUnavailableError
+
+        retried = False
+        while True:
+            try:
+                return await call(), retried
+            except (NoRespondersError, NatsTimeout, ServiceUnavailableError) as error:
+                log.info("relay: JetStream did not store an event yet (%s): trying again", type(error).__name__)
+                retried = True
+                await asyncio.sleep(0.1)
 
     async def _owners(self, event: RelayEvent) -> list[str]:
         """The agents this event concerns: its conversation's owners, with the one it adds."""

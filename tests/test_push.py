@@ -328,3 +328,26 @@ async def test_the_agents_activity_is_read_again_when_the_relay_says_it_changed(
     await until(alice.session.agent_due)
     assert (await alice.session.refresh_agent()).activity_name == "Break"
     assert not alice.session.agent_due()
+
+
+async def test_an_event_twilio_posts_while_nats_is_away_a_moment_is_stored_once_it_is_back(center: Center) -> None:
+    import aiohttp
+
+    from sim.callbacks import signature
+
+    url = f"http://127.0.0.1:{center.relay_port}/taskrouter"
+    form = {"EventType": "task.created", "Sid": "EV" + "5" * 32, "TaskSid": "WT" + "5" * 32, "ResourceType": "task"}
+    await center.stop_nats()
+
+    async def post() -> int:
+        async with aiohttp.ClientSession() as session, session.post(url, data=form, headers={
+                "X-Twilio-Signature": signature(seed.DEMO_AUTH_TOKEN, url, form)}) as answer:
+            return answer.status
+
+    posting = asyncio.get_running_loop().create_task(post())
+    await asyncio.sleep(1.5)  # longer than one attempt to store it
+    assert not posting.done()  # Twilio is answered only once the event is stored
+    await center.start_nats()
+    assert await posting == 200
+    assert center.relay is not None and center.relay.published == 1
+    assert (await center.connection.jetstream().stream_info(STREAM)).state.messages == 1  # once, however often tried
