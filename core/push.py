@@ -10,10 +10,13 @@ messages, a task by its SID). So an event delivered twice or out of order shows 
 and quiet conversations cost no requests (the watcher reads each every `safety` seconds, in case).
 
 Live means: NATS connected; this agent's consumer delivering (events, or its idle heartbeats every `heartbeat`
-seconds); and a relay heard on outbound.heartbeat within SILENCE of its own periods. Without the relay the watcher
-polls (set_push(False): a catch-up read at once). Without the consumer the connection is made again, with back-off,
-and the consumer again from the stream sequence after the last event applied: nothing missed, nothing applied twice.
-When both are heard again, set_push(True): again a catch-up read, then reads only when told.
+seconds); and a relay heard on outbound-heartbeat within SILENCE of its own period (any relay: each says its own).
+Without the relay the watcher polls (set_push(False): a catch-up read at once). Without the consumer the connection
+is made again, after one heartbeat, then two, four… up to BACK_OFF, and the consumer again from the stream sequence
+after the last event applied: nothing missed, nothing applied twice (a stream made again, as the relays' heartbeat
+says, is read from its start). When both are heard again, set_push(True): again a catch-up read, then reads only
+when told. A conversation the relay has not yet said anything of is polled as before: push is trusted for it once
+an event for it came (the relay may not know it is the agent's: its first webhook lost, or sent before the relay).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.relay import HEARTBEAT, STREAM, RelayEvent, agent_subject, inbox_prefix
-from core.settings import RelaySettings
+from core.settings import HEARTBEATS, RelaySettings
 from core.watcher import StatusWatcher
 
 log = logging.getLogger("outbound_panel.push")
@@ -44,8 +47,12 @@ class Push:
         self.live: bool | None = None  # None until the first connect succeeds or fails (either is told)
         self.problem: str | None = None  # why status is polled, in words, while it is
         self.applied = 0  # events applied (for benches and tests)
-        self._relay_heard = self._consumer_heard = float("-inf")
-        self._relay_every = settings.heartbeat
+        self._consumer_heard = float("-inf")
+        self._relays: dict[str, tuple[float, float]] = {}  # relay instance -> (when last heard, its period)
+        self._stream = ""  # when the stream was made, as the relays say: another means its sequence began again
+        self._nats_said: str | None = None  # the last error NATS reported (a permissions violation says why)
+        self._restart: str | None = None  # why the subscription is to be made again
+        self._from_start = False  # the stream was made again: read it from its first event
         self._listeners: list[Callable[[RelayEvent], None]] = []
         self._live_listeners: list[Callable[[bool], None]] = []
         self._task: asyncio.Task[None] | None = None
@@ -82,7 +89,11 @@ class Push:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # any failure: poll, and try again
-                self.problem = f"{_said(error)}, at {self.settings.nats_url}"
+                said = self._nats_said if isinstance(error, TimeoutError) or "no servers" in str(error) else None
+                self.problem = f"{said or _said(error)}, at {self.settings.nats_url}"
+                if "permissions violation" in (said or ""):
+                    self.problem += f" (is {self.settings.nats_user} the NATS user made for {self.identity}?)"
+                self._nats_said = None
                 log.warning("relay: %s; status is polled until it is back", self.problem)
             self._set_live(False)
             if self._subscribed:  # it worked for a while: the next try comes soon
@@ -91,27 +102,31 @@ class Push:
             back_off = min(back_off * 2, BACK_OFF * self.heartbeat)
 
     async def _connected(self) -> None:
+        self._restart = None
         from nats.aio.client import Client
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
         password = self.settings.nats_password
         connection = Client()  # made here, so that a refused connect is closed too (nats.connect would leak it)
         try:
-            await connection.connect(
-                self.settings.nats_url, user=self.settings.nats_user,
+            await connection.connect(  # each server tried once (this loop tries again), never reconnecting by itself
+                self.settings.nats_url.split(","), user=self.settings.nats_user,
                 password=password.get_secret_value() if password else None, inbox_prefix=inbox_prefix(self.identity),
-                allow_reconnect=False, connect_timeout=max(self.heartbeat, 1.0), error_cb=_quiet,
-                disconnected_cb=_nothing, closed_cb=_nothing)
+                allow_reconnect=False, max_reconnect_attempts=1, reconnect_time_wait=0,
+                connect_timeout=max(self.heartbeat, 1.0), error_cb=self._nats_error, disconnected_cb=_nothing,
+                closed_cb=_nothing)
             await connection.subscribe(HEARTBEAT, cb=self._on_heartbeat)
             inbox = connection.new_inbox()
             await connection.subscribe(inbox, cb=self._on_delivery)
             start = ({"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": self.last_sequence + 1}
-                     if self.last_sequence else {"deliver_policy": DeliverPolicy.NEW})
+                     if self.last_sequence else {"deliver_policy": DeliverPolicy.ALL if self._from_start
+                                                 else DeliverPolicy.NEW})
             await connection.jetstream().add_consumer(STREAM, ConsumerConfig(
                 name=uuid.uuid4().hex, filter_subject=agent_subject(self.identity), deliver_subject=inbox,
                 ack_policy=AckPolicy.NONE, idle_heartbeat=self.heartbeat, inactive_threshold=SILENCE * self.heartbeat,
                 mem_storage=True, num_replicas=1, **start), timeout=SILENCE * self.heartbeat)
             subscribed = self._consumer_heard = self._now()
+            self._from_start = False
             self._subscribed = True
             while True:
                 await asyncio.sleep(self.heartbeat / 2)
@@ -120,11 +135,14 @@ class Push:
                 now = self._now()
                 if now - self._consumer_heard > SILENCE * self.heartbeat:
                     raise ConnectionError("this agent's events stopped coming (NATS sent no heartbeat)")
-                heard = now - self._relay_heard <= SILENCE * self._relay_every
-                if not heard and now - subscribed <= SILENCE * self._relay_every:
+                if self._restart:
+                    raise ConnectionError(self._restart)
+                heard = any(now - at <= SILENCE * every for at, every in self._relays.values())
+                silence = SILENCE * max((every for _, every in self._relays.values()), default=self.heartbeat)
+                if not heard and now - subscribed <= silence:
                     continue  # just subscribed: a relay's heartbeat may not have come yet
                 if not heard:
-                    self.problem = f"no relay heard for {SILENCE * self._relay_every:g} s"
+                    self.problem = f"no relay heard for {silence:g} s"
                 self._set_live(heard)
         finally:
             with contextlib.suppress(Exception):
@@ -135,9 +153,22 @@ class Push:
     async def _on_heartbeat(self, msg: Any) -> None:
         import json
 
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            self._relay_every = min(max(float(json.loads(msg.data)["every"]), 0.1), 60.0)
-        self._relay_heard = self._now()
+        try:
+            beat = json.loads(msg.data)
+            every = min(max(float(beat["every"]), HEARTBEATS[0]), HEARTBEATS[1])
+            relay, stream = str(beat.get("relay", "")), str(beat.get("stream", ""))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return
+        self._relays[relay] = (self._now(), every)
+        if stream and stream != self._stream:
+            if self._stream:  # made again: its sequence began again, so does ours (all it holds is news)
+                self.last_sequence, self._from_start = 0, True
+                self._restart = "the relay's stream was made again"  # the consumer too, from its start
+            self._stream = stream
+
+    async def _nats_error(self, error: Exception) -> None:
+        self._nats_said = _said(error)
+        log.debug("nats: %s", self._nats_said)
 
     async def _on_delivery(self, msg: Any) -> None:
         self._consumer_heard = self._now()
@@ -180,10 +211,6 @@ class Push:
 
 def _said(error: BaseException) -> str:
     return str(error) or type(error).__name__
-
-
-async def _quiet(error: Exception) -> None:
-    log.debug("nats: %s", _said(error))
 
 
 async def _nothing() -> None:

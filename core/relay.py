@@ -1,9 +1,10 @@
 """The relay: Twilio pushes, terminals subscribe (issue 16). It receives TaskRouter event callbacks and Conversations
 post-event webhooks over HTTP, refuses any request whose X-Twilio-Signature does not validate against the public URL
 Twilio was given (403), turns each into one small JSON event, and publishes it on NATS JetStream, answering Twilio
-only once the stream has stored it. JetStream drops an event it already has (its id: TaskRouter's event Sid, or
-Twilio's idempotency token) within DEDUPE_WINDOW, and keeps events for replay as long; an event older than that
-cannot be told from a replay, and is refused.
+only once the stream has stored it. JetStream drops an event it already has (its id: TaskRouter's event Sid, or a
+digest of the signed form: Twilio's idempotency token is not signed) within DEDUPE_WINDOW, and keeps events for replay
+as long; an event older than that cannot be told from a replay, and is refused. Events carry what terminals read
+(SIDs, types, statuses), never a message's body or its author.
 
 Subjects: every event is stored under its home, `outbound.conversation.<CH…>` (or `outbound.task.<WT…>` for a task
 without a conversation, `outbound.worker.<WK…>` for a worker's own), and once more under `outbound.agent.<identity>`
@@ -12,8 +13,9 @@ conversation once they write in it (onMessageAdded by their identity: every send
 one of its tasks (a reservation event names the worker); owners are kept in a JetStream key-value bucket that every
 relay instance shares. A terminal reads only its agent's subject (`agent_permissions`: per-agent credentials).
 
-Each relay instance also says it is alive on `outbound.heartbeat` (core NATS, not stored) every `heartbeat`
-seconds; a terminal that hears none falls back to polling (core/push.py).
+Each relay instance also says it is alive on `outbound-heartbeat` (core NATS, outside the stream: not stored) every
+`heartbeat` seconds, with the stream's creation time (a stream made again starts its sequence again); a terminal
+that hears none falls back to polling (core/push.py).
 
     relay = Relay(public_url="https://relay.example.com", auth_token=token, jetstream=js)
     await relay.prepare()          # the stream and the owners' bucket, made or checked
@@ -24,9 +26,11 @@ seconds; a terminal that hears none falls back to polling (core/push.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -41,7 +45,9 @@ log = logging.getLogger("outbound_panel.relay")
 
 STREAM = "OUTBOUND"
 OWNERS = "OUTBOUND_OWNERS"  # key-value bucket: conversation SID -> the identities of its owners (JSON list)
-HEARTBEAT = "outbound.heartbeat"
+HEARTBEAT = "outbound-heartbeat"
+UNROUTED = "outbound.unrouted"  # the home of an event that names nothing known
+_SID = re.compile(r"[A-Z]{2}[0-9a-f]{32}")
 DEDUPE_WINDOW = 24 * 3600.0  # seconds: an event seen again within this is dropped, and events are kept as long
 OWNERS_KEPT = 30 * 24 * 3600.0  # seconds a conversation's owners are kept after they last changed
 STORE_WITHIN = 4.0  # seconds to store an event, retrying while JetStream elects a leader (Twilio waits 5 s)
@@ -87,13 +93,12 @@ class RelayEvent:
     reservation_sid: str | None = None
     message_sid: str | None = None
     status: str | None = None  # the task's, the reservation's, the delivery's, or the conversation's new state
-    body: str | None = None
-    author: str | None = None
+    author: str | None = None  # who wrote a message: read here for its owner, never published
     error_code: str | None = None
     at: str | None = None
 
     def json(self) -> bytes:
-        return json.dumps({k: v for k, v in asdict(self).items() if v is not None}).encode()
+        return json.dumps({k: v for k, v in asdict(self).items() if v is not None and k != "author"}).encode()
 
     @classmethod
     def parse(cls, data: bytes) -> RelayEvent:
@@ -124,28 +129,35 @@ def taskrouter_event(params: dict[str, str]) -> RelayEvent:
         attributes = json.loads(params.get("TaskAttributes") or "{}")
     except ValueError:
         attributes = {}
-    conversation = attributes.get("conversationSid") if isinstance(attributes, dict) else None
-    worker, task = params.get("WorkerSid"), params.get("TaskSid")
+    conversation = _sid(attributes.get("conversationSid") if isinstance(attributes, dict) else None, "CH")
+    worker, task = _sid(params.get("WorkerSid"), "WK"), _sid(params.get("TaskSid"), "WT")
     reservation = params.get("ResourceType") == "reservation"
     home = (f"outbound.conversation.{conversation}" if conversation else f"outbound.task.{task}" if task
-            else f"outbound.worker.{worker}")
+            else f"outbound.worker.{worker}" if worker else UNROUTED)
     return RelayEvent(
-        id=params.get("Sid") or _digest(params), type=params.get("EventType", ""), subject=home,
-        conversation_sid=conversation if isinstance(conversation, str) else None, task_sid=task, worker_sid=worker,
-        worker=params.get("WorkerName"), reservation_sid=params.get("ReservationSid"),
+        id=_sid(params.get("Sid"), "EV") or _digest(params), type=params.get("EventType", ""), subject=home,
+        conversation_sid=conversation, task_sid=task, worker_sid=worker,
+        worker=params.get("WorkerName") or None, reservation_sid=_sid(params.get("ReservationSid"), "WR"),
         status=(params.get("ReservationStatus") if reservation else params.get("TaskAssignmentStatus")
                 or params.get("WorkerActivityName")),
         at=params.get("Timestamp"))
 
 
-def conversations_event(params: dict[str, str], token: str | None) -> RelayEvent:
-    """A Conversations post-event webhook's form, normalized; `token`: Twilio's I-Twilio-Idempotency-Token."""
-    conversation = params.get("ConversationSid")
+def conversations_event(params: dict[str, str]) -> RelayEvent:
+    """A Conversations post-event webhook's form, normalized. Its id is a digest of the form (Twilio's retry of it
+    is the same form; its I-Twilio-Idempotency-Token header is not signed, so a replay could change it)."""
+    conversation = _sid(params.get("ConversationSid"), "CH")
     return RelayEvent(
-        id=token or _digest(params), type=params.get("EventType", ""), subject=f"outbound.conversation.{conversation}",
-        conversation_sid=conversation, message_sid=params.get("MessageSid"),
-        status=params.get("Status") or params.get("StateTo"), body=params.get("Body"), author=params.get("Author"),
+        id=_digest(params), type=params.get("EventType", ""),
+        subject=f"outbound.conversation.{conversation}" if conversation else UNROUTED,
+        conversation_sid=conversation, message_sid=_sid(params.get("MessageSid"), "IM"),
+        status=params.get("Status") or params.get("StateTo"), author=params.get("Author"),
         error_code=params.get("ErrorCode"), at=params.get("DateUpdated") or params.get("DateCreated"))
+
+
+def _sid(value: object, prefix: str) -> str | None:
+    """A Twilio SID of this kind, else None: what the relay puts in a subject or a key is never anything else."""
+    return value if isinstance(value, str) and value.startswith(prefix) and _SID.fullmatch(value) else None
 
 
 def _digest(params: dict[str, str]) -> str:
@@ -172,6 +184,9 @@ class Relay:
         self.jetstream = jetstream
         self.replicas, self.heartbeat, self.wall = replicas, heartbeat, wall
         self.owners: Any = None  # the key-value bucket, once prepared
+        self.stream_made = ""  # when the stream was made (it names the stream's sequence to terminals)
+        self._remaking = asyncio.Lock()
+        self._made_at = float("-inf")  # monotonic time the stream was last made or checked
         self.published = 0  # events stored (not counting duplicates), each once however many agents it reached
         self.refused = 0
 
@@ -183,9 +198,10 @@ class Relay:
         config = StreamConfig(name=STREAM, subjects=["outbound.>"], duplicate_window=DEDUPE_WINDOW,
                               max_age=DEDUPE_WINDOW, num_replicas=self.replicas)
         try:
-            await self.jetstream.add_stream(config)
+            info = await self.jetstream.add_stream(config)
         except Exception:  # already there (another relay made it): the same configuration
-            await self.jetstream.update_stream(config)
+            info = await self.jetstream.update_stream(config)
+        self.stream_made, self._made_at = str(info.created), time.monotonic()
         self.owners = await self.jetstream.create_key_value(
             KeyValueConfig(bucket=OWNERS, ttl=OWNERS_KEPT, replicas=self.replicas))
 
@@ -196,11 +212,12 @@ class Relay:
         return app
 
     async def beat(self, connection: Any, instance: str = "") -> None:
-        """`outbound.heartbeat` every `heartbeat` seconds until cancelled: {"every": seconds, "relay": instance}."""
-        beat = json.dumps({"every": self.heartbeat, "relay": instance}).encode()
+        """HEARTBEAT every `heartbeat` seconds until cancelled: {"every": seconds, "relay": instance, "stream": when
+        the stream was made}."""
         while True:
+            beat = {"every": self.heartbeat, "relay": instance, "stream": self.stream_made}
             try:
-                await connection.publish(HEARTBEAT, beat)
+                await connection.publish(HEARTBEAT, json.dumps(beat).encode())
             except Exception as error:  # NATS away: terminals poll meanwhile; the beat goes on when it is back
                 log.warning("relay: no heartbeat sent: %s", str(error) or type(error).__name__)
             await asyncio.sleep(self.heartbeat)
@@ -211,11 +228,16 @@ class Relay:
 
     async def _conversations(self, request: web.Request) -> web.Response:
         params = await self._signed(request)
-        return await self._publish(conversations_event(params, request.headers.get("I-Twilio-Idempotency-Token")))
+        return await self._publish(conversations_event(params))
 
     async def _signed(self, request: web.Request) -> dict[str, str]:
         """The form of a request Twilio signed for this relay's public URL; 403 for anything else."""
-        params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        try:
+            params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        except (UnicodeDecodeError, ValueError) as error:  # not a form Twilio would send
+            self.refused += 1
+            log.warning("refused a request to %s: not a form (%s)", request.path, type(error).__name__)
+            raise web.HTTPBadRequest(text="not a form") from None
         url = self.public_url + request.path_qs
         if not self.validator.validate(url, params, request.headers.get("X-Twilio-Signature", "")):
             return self._refuse(request, "its signature does not validate")
@@ -247,22 +269,35 @@ class Relay:
             self.published += 1
         return web.Response(status=200)  # only now: JetStream has stored it (or had it already)
 
-    @staticmethod
-    async def _retrying(call: Any) -> tuple[Any, bool]:
+    async def _retrying(self, call: Any) -> tuple[Any, bool]:
         """`call()` again while JetStream cannot answer (no leader for a moment, a server gone): a duplicate publish is
         dropped by its id, so trying again is safe; within the caller's STORE_WITHIN, else Twilio gets a 503.
         Returns what it answered, and whether it was tried more than once."""
         from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
-        from nats.js.errors import ServiceUnavailableError
+        from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
         retried = False
         while True:
             try:
                 return await call(), retried
-            except (NoRespondersError, NatsTimeout, ServiceUnavailableError) as error:
+            except (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError) as error:
                 log.info("relay: JetStream did not store an event yet (%s): trying again", type(error).__name__)
                 retried = True
                 await asyncio.sleep(0.1)
+                if isinstance(error, NoStreamResponseError):  # no stream takes the subject: NATS lost it, or it was deleted
+                    await self._remake()
+
+    async def _remake(self) -> None:
+        """The stream and the owners' bucket made again (at most one request does it; the others wait for it)."""
+        if self._remaking.locked():
+            async with self._remaking:
+                return
+        async with self._remaking:
+            if time.monotonic() - self._made_at < 1.0:  # a publish sent before it was made again: just retry
+                return
+            log.warning("relay: the stream %s is gone: making it again", STREAM)
+            with contextlib.suppress(Exception):  # NATS may still be away: the next try says
+                await self.prepare()
 
     async def _owners(self, event: RelayEvent) -> list[str]:
         """The agents this event concerns: its conversation's owners, with the one it adds."""

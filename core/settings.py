@@ -49,6 +49,7 @@ TWILIO_ENV_NAMES = {
     "api_secret": "TWILIO_API_SECRET",
     "base_url": "TWILIO_BASE_URL",
 }
+HEARTBEATS = (0.2, 60.0)  # seconds between two relay heartbeats, at least and at most
 _SECRET_KEYS = {("twilio", "auth_token"), ("twilio", "api_secret"), ("relay", "nats_password")}
 
 
@@ -110,18 +111,26 @@ def _empty_is_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-def _nats_url(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("nats", "tls") or not parts.hostname or parts.path not in ("", "/") or parts.query:
-        raise ValueError("expected a NATS server URL such as nats://127.0.0.1:4222 (or tls://…), or \"\" for none")
-    if parts.username is not None or parts.password is not None:  # it would be logged and shown with the URL
-        raise ValueError("a NATS URL holds no user or password: set relay.nats_user and "
-                         "OUTBOUND_PANEL_RELAY__NATS_PASSWORD")
-    try:
-        parts.port  # noqa: B018 (raises on a port that is not one)
-    except ValueError:
-        raise ValueError("expected a NATS server URL with a port from 1 to 65535") from None
-    return value.strip().rstrip("/")
+def nats_urls(value: str) -> str:
+    """One NATS server's URL (nats://host:4222, tls://…) or a cluster's, comma-separated; ValueError saying what
+    is wrong (never repeating a password)."""
+    urls = [url.strip().rstrip("/") for url in value.split(",")]
+    for url in urls:
+        parts = urlsplit(url)
+        if (parts.scheme not in ("nats", "tls") or not parts.hostname or parts.path or parts.query or parts.fragment
+                or any(c.isspace() for c in parts.netloc)):
+            raise ValueError("expected a NATS server URL such as nats://127.0.0.1:4222 (or tls://…; a cluster's "
+                             "comma-separated), or \"\" for none")
+        if parts.username is not None or parts.password is not None:  # it would be logged and shown with the URL
+            raise ValueError("a NATS URL holds no user or password: set relay.nats_user and "
+                             "OUTBOUND_PANEL_RELAY__NATS_PASSWORD")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError("expected a NATS server URL with a port from 1 to 65535")
+    return ",".join(urls)
 
 
 def _non_empty(value: str) -> str:
@@ -273,10 +282,17 @@ class SimSettings(_Group):
 
 
 class RelaySettings(_Group):
-    nats_url: Annotated[Annotated[str, AfterValidator(_nats_url)] | None, BeforeValidator(_empty_is_none)]
+    nats_url: Annotated[Annotated[str, AfterValidator(nats_urls)] | None, BeforeValidator(_empty_is_none)]
     nats_user: Annotated[str | None, BeforeValidator(_empty_is_none)]
     nats_password: Secret | None = None
-    heartbeat: Annotated[float, Field(gt=0, le=60)]
+    heartbeat: Annotated[float, Field(ge=HEARTBEATS[0], le=HEARTBEATS[1])]
+
+    @model_validator(mode="after")
+    def _user_has_password(self) -> Self:
+        if self.nats_user is not None and self.nats_password is None:
+            raise PydanticCustomError("relay_user", "a NATS user needs its password: set "
+                                      "OUTBOUND_PANEL_RELAY__NATS_PASSWORD", {"key": "nats_user"})
+        return self
 
 
 class Settings(BaseSettings):

@@ -89,6 +89,7 @@ class _Followed:
     # task SID -> (status, date_updated) last seen: a reservation rejected and offered to another agent
     # at once leaves the status "reserved" but changes the date
     tasks: dict[str, tuple[str, datetime | None]] = field(default_factory=dict)
+    told: bool = False  # the relay has said something of it: push is known to reach this agent for it
     discover: int = 0  # task list looks left for a task not yet known
     next_task_read: float = 0.0  # when its known tasks are read again (by SID)
     done: bool = False
@@ -183,6 +184,7 @@ class StatusWatcher:
         if f is None or f.done:
             return False
         now = self._clock()
+        f.told = True
         if task_sid is None:
             f.next_poll = now
         else:
@@ -305,7 +307,7 @@ class StatusWatcher:
         now = self._clock()
         if changed:
             f.last_change = now
-        if self.pushing and (f.result is None or f.our_index is not None):  # the relay says when to read again
+        if self.pushing and f.told:  # the relay says when to read again
             f.interval = self.safety
         elif changed or now - f.last_change < self.quiet_after:
             f.interval = self.fast
@@ -336,7 +338,7 @@ class StatusWatcher:
                 self._emit(CustomerReplied(conversation_sid=f.sid, at=message.date_created or self.wall(),
                                            message_sid=message.sid, body=message.body))
                 changed = True
-                if not self.pushing and all(status in FINAL_TASK for status, _ in f.tasks.values()):
+                if not (self.pushing and f.told) and all(status in FINAL_TASK for status, _ in f.tasks.values()):
                     f.discover = DISCOVERIES  # none live: a reply makes one (pushed, its task.created names it)
         return changed
 
@@ -372,18 +374,20 @@ class StatusWatcher:
         if not live:
             return
         fast = any(now - f.last_change < self.quiet_after for f in live)
-        self._next_tasks = now + (self.safety if self.pushing else self.fast if fast else self.task_period)
+        untold = [f for f in live if not f.told]
+        self._next_tasks = now + (self.safety if self.pushing and not untold else self.fast if fast
+                                  else self.task_period)
         known = [(f, sid) for f in live if f.next_task_read <= now
                  for sid, (status, _) in f.tasks.items() if status not in FINAL_TASK]
         for f in {f.sid: f for f, _ in known}.values():  # at the conversation's own pace, never faster than TASK_FAST
-            f.next_task_read = now + (self.safety if self.pushing else max(TASK_FAST, f.interval))
+            f.next_task_read = now + (self.safety if self.pushing and f.told else max(TASK_FAST, f.interval))
         await asyncio.gather(*(self._read_task(f, sid) for f, sid in known))
         pushed, self._pushed_tasks = self._pushed_tasks, {}
         for sid in await self._consider(list(pushed)):  # not readable yet: at the next tick
             self._pushed_tasks[sid] = pushed[sid]
             self._next_tasks = min(self._next_tasks, now + TASK_FAST)
         discovering = any(f.discover for f in live)
-        if (not self.pushing and (discovering or any(_waits_for_me(f) for f in live))
+        if ((discovering or any(_waits_for_me(f) for f in (untold if self.pushing else live)))
                 and now >= self._next_offered):
             self._next_offered = now + (TASK_FAST if discovering else self.task_period)
             await self._offered_to_me()

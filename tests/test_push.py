@@ -200,8 +200,8 @@ async def test_an_agent_receives_only_their_own_events(center: Center, agents: A
                 timeout=1.0)
     finally:
         await connection.close()
-    assert [str(error) for error in errors] == [
-        f'nats: permissions violation for publish to "$js.api.consumer.create.outbound.peek.{agent_subject(BOB).lower()}"']
+    refused = f"$js.api.consumer.create.outbound.peek.{agent_subject(BOB).lower()}"
+    assert [str(error) for error in errors] == [f'nats: permissions violation for publish to "{refused}"']
 
 
 async def test_a_silent_relay_falls_back_to_polling_and_push_comes_back_nothing_lost_or_repeated(
@@ -322,3 +322,54 @@ async def test_an_event_twilio_posts_while_nats_is_away_a_moment_is_stored_once_
     home = "outbound.task.WT" + "5" * 32
     info = await center.connection.jetstream().stream_info(STREAM, subjects_filter=home)
     assert info.state.subjects == {home: 1}  # stored once, however often it was tried
+
+
+async def test_a_send_the_relay_did_not_hear_of_is_polled_until_it_does(center: Center, agents: Any) -> None:
+    alice = await agents(ALICE)
+    push = alice.session.push
+    assert push is not None
+    await center.stop_relay()
+    await until(lambda: not push.live)
+    center.sim.world.config.customer_reply_delay = 1.5  # the reply comes once the relay is back
+    conversation = await send(alice, "wait_any")  # its first webhooks are lost: the relay cannot know it is alice's
+    taskrouter = center.sim.world.taskrouter  # and the reply's task goes to a colleague, never telling it either
+    taskrouter.set_worker_activity(taskrouter.workers[seed.WORKERS[0].sid], taskrouter.activities[seed.BREAK.sid])
+    await center.start_relay()
+    await until(lambda: push.live)
+    await until(lambda: alice.saw(CustomerReplied, conversation_sid=conversation))  # (its task is for someone else)
+    await until(lambda: alice.saw(TaskStatusChanged, conversation_sid=conversation, status="reserved"))
+
+
+async def test_a_stream_made_again_is_read_from_its_start(center: Center, agents: Any) -> None:
+    alice = await agents(ALICE)
+    push = alice.session.push
+    assert push is not None
+    heard: list[str | None] = []
+    push.subscribe(lambda event: heard.append(event.conversation_sid))
+    first = await send(alice, "open_chat")
+    await until(lambda: alice.saw(MessageStatusChanged, conversation_sid=first, status="delivered"))
+    await until(lambda: push.last_sequence >= 15)  # further than the new stream will be when the next send is done
+    await center.connection.jetstream().delete_stream(STREAM)  # NATS lost it (a store on tmpfs, a mistake)
+    second = await send(alice, "wait_me", "+14155550112")  # the relay makes the stream again, from sequence 1
+    await until(lambda: alice.saw(TaskStatusChanged, conversation_sid=second, status="reserved"))
+    await until(lambda: push.live and heard.count(second) >= 3)  # its events came through the new stream
+    assert len(alice.shown()) == len(set(alice.shown()))
+
+
+async def test_a_relay_with_another_heartbeat_stopping_does_not_make_terminals_fall_back(
+        center: Center, agents: Any) -> None:
+    alice = await agents(ALICE)
+    push = alice.session.push
+    assert push is not None
+    assert center.relay is not None
+    center.relay.heartbeat = 5 * BEAT  # the main relay beats slowly (from its next beat on)
+    await asyncio.sleep(6 * BEAT)
+    quick = Relay("http://127.0.0.1:1", seed.DEMO_AUTH_TOKEN, center.connection.jetstream(), heartbeat=BEAT)
+    quick.stream_made = center.relay.stream_made
+    beating = asyncio.get_running_loop().create_task(quick.beat(center.connection, "quick"))
+    await asyncio.sleep(3 * BEAT)
+    beating.cancel()
+    went: list[bool] = []
+    push.on_live(went.append)
+    await asyncio.sleep(12 * BEAT)  # the quick relay is long silent; the main one still beats, every 5 BEAT
+    assert push.live and went == []

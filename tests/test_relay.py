@@ -123,9 +123,9 @@ async def test_setup_points_the_account_at_the_relay_and_will_not_replace_anothe
 
     other = args("--public-url", "https://other.example.com", "--setup")
     assert await relay_command.setup(other, settings) == 3  # someone else's URL: not replaced unasked
-    assert capsys.readouterr().err == ("outbound-panel: conversations posts to https://relay.example.com/conversations; "
-                                       "taskrouter posts to https://relay.example.com/taskrouter: add --force to "
-                                       "replace it\n")
+    assert capsys.readouterr().err == (
+        "outbound-panel: relay: conversations posts to https://relay.example.com/conversations; taskrouter posts "
+        "to https://relay.example.com/taskrouter: add --force to replace it\n")
     assert (await client.taskrouter.v1.workspaces(seed.WORKSPACE_SID).fetch_async()).event_callback_url == \
         "https://relay.example.com/taskrouter"
     assert await relay_command.setup(args("--public-url", "https://other.example.com", "--setup", "--force"),
@@ -177,3 +177,62 @@ def test_nats_users_writes_a_server_configuration_and_each_ones_settings_private
     assert json.loads((folder / "nats.conf").read_text())["authorization"]["users"][1]["password"] != \
         users[1]["password"]
     assert run() == 2 and "needs the agents' identities" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["--public-url", "not a url"], "expected the http(s) address Twilio posts to"),
+    (["--public-url", "ftp://relay.example.com"], "expected the http(s) address Twilio posts to"),
+    (["--public-url", "https://relay.example.com", "--nats", "http://127.0.0.1:4222"], "expected a NATS server URL"),
+    (["--public-url", "https://relay.example.com", "--nats", "nats://relay:hunter2@127.0.0.1:4222"],
+     "a NATS URL holds no user or password"),
+    (["--public-url", "https://relay.example.com", "--heartbeat", "0.01"], "expected 0.2 s to 60 s"),
+    (["--public-url", "https://relay.example.com", "--heartbeat", "5m"], "expected 0.2 s to 60 s"),
+])
+def test_bad_relay_arguments_are_one_line_that_never_repeats_a_password(
+        argv: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        _parser().parse_args(["relay", *argv])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and said in err and "hunter2" not in err
+
+
+@pytest.mark.parametrize("agents", [[""], ["relay"], ["a b"], ["../x"], ["line\nbreak"], ["alice", "alice"]])
+def test_nats_users_refuses_an_identity_that_cannot_name_its_settings_file(
+        agents: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parser().parse_args(["relay", "--nats-users", str(tmp_path / "demo"), *agents])
+    assert relay_command.relay_main(args, None) == 2  # type: ignore[arg-type]
+    assert capsys.readouterr().err.startswith("outbound-panel: relay: ") and not (tmp_path / "demo").exists()
+
+
+async def test_a_relay_that_cannot_reach_nats_says_so_and_exits(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pydantic import SecretStr
+
+    from tests.outbound_fixtures import settings_for_url
+
+    settings = settings_for_url("http://127.0.0.1:9", tmp_path, relay={
+        "nats_url": f"nats://127.0.0.1:{free_port()}", "nats_user": "relay",
+        "nats_password": SecretStr("a-nats-secret"), "heartbeat": 2.0})
+    args = _parser().parse_args(["relay", "--public-url", "https://relay.example.com"])
+    assert await relay_command.serve(args, settings) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("outbound-panel: relay: cannot use NATS at nats://127.0.0.1:") and err.count("\n") == 1
+    assert "a-nats-secret" not in err
+
+
+async def test_unsigned_garbage_and_odd_sids_are_refused_or_kept_out_of_subjects(
+        relay: tuple[Relay, str, object]) -> None:
+    relaying, url, jetstream = relay
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{url}/conversations", data=b"EventType=%ff%fe",
+                                headers={"Content-Type": "application/x-www-form-urlencoded"}) as garbage:
+            assert garbage.status in (400, 403)
+        odd = {"EventType": "onMessageAdded", "ConversationSid": "CH.x.>", "Author": "alice_40example_2Ecom",
+               "Body": "private words", "MessageSid": "IM*"}
+        signed = {"X-Twilio-Signature": signature(seed.DEMO_AUTH_TOKEN, f"{url}/conversations", odd)}
+        async with session.post(f"{url}/conversations", data=odd, headers=signed) as answer:
+            assert answer.status == 200
+    message = await jetstream.get_last_msg(STREAM, "outbound.unrouted")  # type: ignore[attr-defined]
+    event = json.loads(message.data)
+    assert "conversation_sid" not in event and "message_sid" not in event
+    assert "private words" not in message.data.decode() and "author" not in event  # never a body or an author
