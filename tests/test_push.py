@@ -362,14 +362,14 @@ async def test_a_relay_with_another_heartbeat_stopping_does_not_make_terminals_f
     push = alice.session.push
     assert push is not None
     assert center.relay is not None
-    center.relay.heartbeat = 5 * BEAT  # the main relay beats slowly (from its next beat on)
-    await asyncio.sleep(6 * BEAT)
+    center.relay.heartbeat = 4 * BEAT  # the main relay beats slowly (from its next beat on)
+    await asyncio.sleep(4 * BEAT)
     quick = Relay("http://127.0.0.1:1", seed.DEMO_AUTH_TOKEN, center.connection.jetstream(), heartbeat=BEAT)
     quick.stream_made = center.relay.stream_made
     beating = asyncio.get_running_loop().create_task(quick.beat(center.connection, "quick"))
-    await asyncio.sleep(3 * BEAT)
+    await asyncio.sleep(2 * BEAT)
     beating.cancel()
     went: list[bool] = []
     push.on_live(went.append)
-    await asyncio.sleep(12 * BEAT)  # the quick relay is long silent; the main one still beats, every 5 BEAT
+    await asyncio.sleep(8 * BEAT)  # the quick relay is long silent; the main one still beats, every 4 BEAT
     assert push.live and went == []
