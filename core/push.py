@@ -15,7 +15,8 @@ Without the relay the watcher polls (set_push(False): a catch-up read at once). 
 is made again, after one heartbeat, then two, four… up to BACK_OFF, and the consumer again from the stream sequence
 after the last event applied: nothing missed, nothing applied twice (a stream made again, as the relays' heartbeat
 says, is read from its start). When both are heard again, set_push(True): again a catch-up read, then reads only
-when told. A conversation the relay has not yet said anything of is polled as before: push is trusted for it once
+when told; and when a relay says it could not store some events (Twilio got a 503), everything followed is read
+once. A conversation the relay has not yet said anything of is polled as before: push is trusted for it once
 an event for it came (the relay may not know it is the agent's: its first webhook lost, or sent before the relay).
 """
 
@@ -49,6 +50,7 @@ class Push:
         self.applied = 0  # events applied (for benches and tests)
         self._consumer_heard = float("-inf")
         self._relays: dict[str, tuple[float, float]] = {}  # relay instance -> (when last heard, its period)
+        self._missed: dict[str, int] = {}  # relay instance -> events it said it could not store
         self._stream = ""  # when the stream was made, as the relays say: another means its sequence began again
         self._nats_said: str | None = None  # the last error NATS reported (a permissions violation says why)
         self._restart: str | None = None  # why the subscription is to be made again
@@ -156,10 +158,15 @@ class Push:
         try:
             beat = json.loads(msg.data)
             every = min(max(float(beat["every"]), HEARTBEATS[0]), HEARTBEATS[1])
-            relay, stream = str(beat.get("relay", "")), str(beat.get("stream", ""))
+            relay, stream, missed = str(beat.get("relay", "")), str(beat.get("stream", "")), int(beat.get("missed", 0))
         except (ValueError, TypeError, KeyError, AttributeError):
             return
         self._relays[relay] = (self._now(), every)
+        if missed > self._missed.get(relay, missed):  # events no one was told of: what is followed is read again
+            log.info("relay: %s could not store %d events: reading everything followed again", relay,
+                     missed - self._missed[relay])
+            self.watcher.catch_up()
+        self._missed[relay] = missed
         if stream and stream != self._stream:
             if self._stream:  # made again: its sequence began again, so does ours (all it holds is news)
                 self.last_sequence, self._from_start = 0, True

@@ -14,8 +14,9 @@ one of its tasks (a reservation event names the worker); owners are kept in a Je
 relay instance shares. A terminal reads only its agent's subject (`agent_permissions`: per-agent credentials).
 
 Each relay instance also says it is alive on `outbound-heartbeat` (core NATS, outside the stream: not stored) every
-`heartbeat` seconds, with the stream's creation time (a stream made again starts its sequence again); a terminal
-that hears none falls back to polling (core/push.py).
+`heartbeat` seconds, with the stream's creation time (a stream made again starts its sequence again) and how many
+events it could not store (Twilio got a 503: the terminals it concerned were never told); a terminal that hears
+none falls back to polling, and one that hears of a miss reads everything it follows once (core/push.py).
 
     relay = Relay(public_url="https://relay.example.com", auth_token=token, jetstream=js)
     await relay.prepare()          # the stream and the owners' bucket, made or checked
@@ -189,6 +190,7 @@ class Relay:
         self._made_at = float("-inf")  # monotonic time the stream was last made or checked
         self.published = 0  # events stored (not counting duplicates), each once however many agents it reached
         self.refused = 0
+        self.missed = 0  # events Twilio was told could not be stored (503): terminals read everything when it grows
 
     async def prepare(self) -> None:
         """The stream (every outbound.> subject, duplicates dropped and events kept for DEDUPE_WINDOW) and the owners'
@@ -215,7 +217,7 @@ class Relay:
         """HEARTBEAT every `heartbeat` seconds until cancelled: {"every": seconds, "relay": instance, "stream": when
         the stream was made}."""
         while True:
-            beat = {"every": self.heartbeat, "relay": instance, "stream": self.stream_made}
+            beat = {"every": self.heartbeat, "relay": instance, "stream": self.stream_made, "missed": self.missed}
             try:
                 await connection.publish(HEARTBEAT, json.dumps(beat).encode())
             except Exception as error:  # NATS away: terminals poll meanwhile; the beat goes on when it is back
@@ -261,6 +263,7 @@ class Relay:
                     subject, event.json(), timeout=1.0, headers={"Nats-Msg-Id": id})) for subject, id in
                     [(event.subject, event.id), *((agent_subject(o), f"{event.id}.{o}") for o in owners)]))
         except TimeoutError:
+            self.missed += 1
             log.warning("relay: event %s (%s) could not be stored within %g s: Twilio is told 503", event.id,
                         event.type, STORE_WITHIN)
             raise web.HTTPServiceUnavailable(text="the event could not be stored") from None

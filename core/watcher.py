@@ -170,12 +170,16 @@ class StatusWatcher:
         if on == self.pushing:
             return
         self.pushing = on
+        self.catch_up()
+        log.info("status %s", "pushed by the relay" if on else "polled (no relay)")
+
+    def catch_up(self) -> None:
+        """Everything followed is read now (the relay may have missed telling something)."""
         now = self._clock()
         for f in self._followed.values():
             f.next_poll = f.next_task_read = f.last_change = now
             f.interval = self.fast
         self._next_tasks = self._next_offered = now
-        log.info("status %s", "pushed by the relay" if on else "polled (no relay)")
 
     def pushed(self, conversation_sid: str | None, task_sid: str | None = None) -> bool:
         """The relay says something happened to this conversation (a message, a delivery, its state) or to its task

@@ -373,3 +373,19 @@ async def test_a_relay_with_another_heartbeat_stopping_does_not_make_terminals_f
     push.on_live(went.append)
     await asyncio.sleep(8 * BEAT)  # the quick relay is long silent; the main one still beats, every 4 BEAT
     assert push.live and went == []
+
+
+async def test_events_a_relay_could_not_store_are_caught_up_when_its_heartbeat_says_so(
+        center: Center, agents: Any) -> None:
+    alice = await agents(ALICE)
+    center.sim.world.config.customer_reply_delay = 60.0  # the customer writes only when told to here
+    conversation = await send(alice, "open_chat")
+    await until(lambda: alice.saw(MessageStatusChanged, conversation_sid=conversation, status="delivered"))
+    await asyncio.sleep(5 * BEAT)  # what the send set going (the chat accepted for alice) has settled
+    center.sim.world.callbacks.knobs.drop = 1000  # the customer's webhook never becomes an event (as after a 503)
+    center.sim.world.customers.say(conversation, "Are you there?")
+    await asyncio.sleep(5 * BEAT)
+    assert not alice.saw(CustomerReplied, conversation_sid=conversation)  # pushed: nobody said to read it
+    assert center.relay is not None
+    center.relay.missed += 1  # the relay says it answered Twilio 503 for an event
+    await until(lambda: alice.saw(CustomerReplied, conversation_sid=conversation, body="Are you there?"))
