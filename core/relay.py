@@ -298,8 +298,17 @@ class Relay:
         async with self._remaking:
             if time.monotonic() - self._made_at < 1.0:  # a publish sent before it was made again: just retry
                 return
-            log.warning("relay: the stream %s is gone: making it again", STREAM)
-            with contextlib.suppress(Exception):  # NATS may still be away: the next try says
+            from nats.js.errors import NotFoundError
+
+            try:
+                async with asyncio.timeout(1.0):
+                    await self.jetstream.stream_info(STREAM)
+                return  # it is there: a leader being elected, not a stream lost
+            except NotFoundError:
+                log.warning("relay: the stream %s is gone: making it again", STREAM)
+            except Exception:  # no answer: NATS may still be away; the next try asks again
+                return
+            with contextlib.suppress(Exception):
                 await self.prepare()
 
     async def _owners(self, event: RelayEvent) -> list[str]:
@@ -324,6 +333,6 @@ class Relay:
                 else:
                     await self.owners.update(event.conversation_sid, value, last=revision)
                 return [*owners, new]
-            except KeyWrongLastSequenceError:
-                continue
+            except (KeyWrongLastSequenceError, KeyNotFoundError):  # another relay wrote first (nats-py reads the
+                continue  # entry again after a lost create, and a lagging copy may not have it yet): read and retry
         raise RuntimeError(f"the owners of {event.conversation_sid} kept changing")
