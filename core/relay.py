@@ -35,7 +35,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 from twilio.request_validator import RequestValidator
@@ -236,26 +236,22 @@ class Relay:
         """The form of a request Twilio signed for this relay's public URL; 403 for anything else."""
         try:
             params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-        except (UnicodeDecodeError, ValueError) as error:  # not a form Twilio would send
-            self.refused += 1
-            log.warning("refused a request to %s: not a form (%s)", request.path, type(error).__name__)
-            raise web.HTTPBadRequest(text="not a form") from None
+        except (UnicodeDecodeError, ValueError):
+            self._refuse(request.path, "it is not a form Twilio would send", web.HTTPBadRequest)
         url = self.public_url + request.path_qs
         if not self.validator.validate(url, params, request.headers.get("X-Twilio-Signature", "")):
-            return self._refuse(request, "its signature does not validate")
+            self._refuse(request.path, "its signature does not validate")
         return params
 
-    def _refuse(self, request: web.Request, why: str) -> Any:
+    def _refuse(self, what: str, why: str, answer: type[web.HTTPException] = web.HTTPForbidden) -> NoReturn:
         self.refused += 1
-        log.warning("refused a request to %s: %s", request.path, why)
-        raise web.HTTPForbidden(text=why)
+        log.warning("refused %s: %s", what, why)
+        raise answer(text=why)
 
     async def _publish(self, event: RelayEvent) -> web.Response:
         if _age(event.at, self.wall()) > DEDUPE_WINDOW:
-            log.warning("refused event %s: older than %d h, it cannot be told from a replay", event.id,
-                        DEDUPE_WINDOW // 3600)
-            self.refused += 1
-            raise web.HTTPForbidden(text="too old to be told from a replay")
+            self._refuse(f"event {event.id}", f"older than {DEDUPE_WINDOW // 3600:.0f} h, it cannot be told from a "
+                         "replay")
         try:
             async with asyncio.timeout(STORE_WITHIN):
                 owners, _ = await self._retrying(lambda: self._owners(event))
@@ -287,7 +283,7 @@ class Relay:
                 log.info("relay: JetStream did not store an event yet (%s): trying again", type(error).__name__)
                 retried = True
                 await asyncio.sleep(0.1)
-                if isinstance(error, NoStreamResponseError):  # no stream takes the subject: NATS lost it, or it was deleted
+                if isinstance(error, NoStreamResponseError):  # no stream takes the subject: lost, or deleted
                     await self._remake()
 
     async def _remake(self) -> None:
