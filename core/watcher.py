@@ -9,7 +9,9 @@
 With a relay (core/push.py: `set_push(True)`), Twilio's pushed events say what to read: `pushed(conversation)`
 reads its messages now, `pushed(conversation, task)` that task by its SID (a new one checked to be the send's);
 nothing else is read but each followed conversation and task every `safety` seconds (600), in case a webhook never
-came; no task list (except to catch up after a restart) and no reservation reads. A 429 pauses the same way.
+came; no task list (except to catch up after a restart) and no reservation reads. A conversation the relay has
+not said anything of yet is polled as below until it does (its first webhook may have been lost). A 429 pauses the
+same way.
 When the relay goes (`set_push(False)`), everything is read at once and polled as follows:
 
 Twilio offers no push a terminal can receive by itself, so without a relay it polls, adaptively and with list
