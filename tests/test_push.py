@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from core.events import CustomerReplied, MessageStatusChanged, StatusEvent, TaskStatusChanged
 from core.relay import STREAM, Relay, agent_subject, inbox_prefix, server_users
+from core.push import Push
 from core.session import Session, open_session
 from core.watcher import StatusWatcher
 from sim import seed
@@ -115,6 +116,11 @@ class Agent:
     session: Session
     events: list[StatusEvent] = field(default_factory=list)
 
+    @property
+    def push(self) -> Push:
+        assert self.session.push is not None  # the settings name a NATS server
+        return self.session.push
+
     def saw(self, kind: type, **fields: Any) -> list[StatusEvent]:
         return [e for e in self.events
                 if isinstance(e, kind) and all(getattr(e, k) == v for k, v in fields.items())]
@@ -138,8 +144,7 @@ async def agents(center: Center, tmp_path: Path) -> AsyncIterator[Callable[..., 
                 watcher=lambda gateway: StatusWatcher(gateway, safety=safety)))
             agent = Agent(session)
             session.watcher.subscribe(agent.events.append)
-            assert session.push is not None
-            await until(lambda: session.push is not None and session.push.live)
+            await until(lambda: agent.push.live)
             return agent
 
         yield start
@@ -162,7 +167,7 @@ async def test_pushed_status_reaches_the_agent_without_polling(center: Center, a
     await until(lambda: alice.saw(TaskStatusChanged, conversation_sid=conversation, status="reserved",
                                   worker_sid=seed.WORKERS[0].sid))
     assert alice.saw(MessageStatusChanged, status="delivered") and alice.saw(CustomerReplied)
-    assert alice.session.push is not None and alice.session.push.applied >= 4
+    assert alice.push.applied >= 4
     # what polling would have asked: the rate-limited task list, and the agent's reservations while waiting
     assert requests(center.sim, "/Tasks", mark) - requests(center.sim, "/Tasks/", mark) == 0
     assert requests(center.sim, "/Reservations", mark) <= 1  # the offer's holder, read once
@@ -175,8 +180,7 @@ async def test_pushed_status_reaches_the_agent_without_polling(center: Center, a
 async def test_an_agent_receives_only_their_own_events(center: Center, agents: Any) -> None:
     alice, bob = await agents(ALICE), await agents(BOB)
     heard: list[str | None] = []
-    assert alice.session.push is not None
-    alice.session.push.subscribe(lambda event: heard.append(event.conversation_sid))
+    alice.push.subscribe(lambda event: heard.append(event.conversation_sid))
     theirs = await send(bob, "wait_me", "+14155550101")
     await until(lambda: bob.saw(TaskStatusChanged, conversation_sid=theirs, status="reserved"))
     mine = await send(alice, "open_chat", "+14155550102")
@@ -207,8 +211,7 @@ async def test_an_agent_receives_only_their_own_events(center: Center, agents: A
 async def test_a_silent_relay_falls_back_to_polling_and_push_comes_back_nothing_lost_or_repeated(
         center: Center, agents: Any) -> None:
     alice = await agents(ALICE)
-    push = alice.session.push
-    assert push is not None
+    push = alice.push
     await center.stop_relay()  # no heartbeat, no webhooks: Twilio's posts fail
     await until(lambda: not push.live)
     assert alice.session.watcher.pushing is False
@@ -229,8 +232,7 @@ async def test_a_silent_relay_falls_back_to_polling_and_push_comes_back_nothing_
 
 async def test_nats_gone_falls_back_to_polling_and_push_resumes_when_it_is_back(center: Center, agents: Any) -> None:
     alice = await agents(ALICE)
-    push = alice.session.push
-    assert push is not None
+    push = alice.push
     await center.stop_nats()
     await until(lambda: not push.live)
     conversation = await send(alice, "wait_any")
@@ -244,8 +246,7 @@ async def test_nats_gone_falls_back_to_polling_and_push_resumes_when_it_is_back(
 
 async def test_a_lost_consumer_is_made_again_from_the_last_event_seen(center: Center, agents: Any) -> None:
     alice = await agents(ALICE)
-    push = alice.session.push
-    assert push is not None
+    push = alice.push
     first = await send(alice, "open_chat")
     await until(lambda: alice.saw(MessageStatusChanged, conversation_sid=first, status="delivered"))
     seen = push.last_sequence
@@ -266,7 +267,7 @@ async def test_a_webhook_twilio_never_sent_is_caught_by_the_safety_read(center: 
     conversation = await send(alice, "wait_any")
     await until(lambda: alice.saw(CustomerReplied, conversation_sid=conversation))
     assert alice.saw(MessageStatusChanged, conversation_sid=conversation, status="delivered")
-    assert alice.session.push is not None and alice.session.push.live  # push was live all along
+    assert alice.push.live  # push was live all along
 
 
 async def test_no_secret_is_logged(center: Center, agents: Any, caplog: pytest.LogCaptureFixture) -> None:
@@ -326,8 +327,7 @@ async def test_an_event_twilio_posts_while_nats_is_away_a_moment_is_stored_once_
 
 async def test_a_send_the_relay_did_not_hear_of_is_polled_until_it_does(center: Center, agents: Any) -> None:
     alice = await agents(ALICE)
-    push = alice.session.push
-    assert push is not None
+    push = alice.push
     await center.stop_relay()
     await until(lambda: not push.live)
     center.sim.world.config.customer_reply_delay = 1.5  # the reply comes once the relay is back
@@ -342,8 +342,7 @@ async def test_a_send_the_relay_did_not_hear_of_is_polled_until_it_does(center: 
 
 async def test_a_stream_made_again_is_read_from_its_start(center: Center, agents: Any) -> None:
     alice = await agents(ALICE)
-    push = alice.session.push
-    assert push is not None
+    push = alice.push
     heard: list[str | None] = []
     push.subscribe(lambda event: heard.append(event.conversation_sid))
     first = await send(alice, "open_chat")
@@ -359,8 +358,7 @@ async def test_a_stream_made_again_is_read_from_its_start(center: Center, agents
 async def test_a_relay_with_another_heartbeat_stopping_does_not_make_terminals_fall_back(
         center: Center, agents: Any) -> None:
     alice = await agents(ALICE)
-    push = alice.session.push
-    assert push is not None
+    push = alice.push
     assert center.relay is not None
     center.relay.heartbeat = 4 * BEAT  # the main relay beats slowly (from its next beat on)
     await asyncio.sleep(4 * BEAT)
